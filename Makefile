@@ -1,0 +1,54 @@
+# Digital Teller: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs every check.
+# Both install what is missing first (system packages, .venv, pinned Python packages).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# System packages the product and its tests need (Debian names).
+APT_PACKAGES :=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test setup system-packages kb lint unit bench clean
+
+run: setup kb
+	$(BIN)/teller serve
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+	# The CPU build of torch first, so nothing pulls a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+kb: setup
+	$(BIN)/teller kb build --if-missing
+
+lint: setup
+	$(BIN)/ruff check server avatar knowledge tests bench
+	$(BIN)/mypy server avatar knowledge
+
+bench: setup
+	$(BIN)/python bench/knowledge_eval.py
+	$(BIN)/python bench/knowledge_latency.py
+
+clean:
+	rm -rf var

@@ -1,0 +1,186 @@
+"""The Chroma side of the knowledge base: one collection per knowledge version.
+
+Every question of every live problem is a record ``<problem_id>::<n>`` holding
+its embedding. A version's collection is built completely before the manifest
+points at it, so a reader never sees a half-built index. The snapshot of the
+knowledge graph that a version was built from is kept beside the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, Embeddable, EmbeddingFunction, Embeddings, Metadata
+from chromadb.config import Settings as ChromaSettings
+
+from knowledge.embeddings import Embedder, Vectors
+from knowledge.schema import KnowledgeBase
+
+
+class IndexNotBuiltError(RuntimeError):
+    """No knowledge version has been built and activated yet."""
+
+    retryable = False
+
+
+class _ChromaEmbeddings(EmbeddingFunction[Documents]):
+    """Our local embedder behind Chroma's interface, so Chroma never loads its own."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self._embedder.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "digital-teller-local"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": self._embedder.spec}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> _ChromaEmbeddings:
+        return _ChromaEmbeddings(Embedder(str(config["model"])))
+
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"
+
+
+def make_client(index_dir: Path, chroma_url: str | None) -> ClientAPI:
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        url = urlparse(chroma_url)
+        return chromadb.HttpClient(
+            host=url.hostname or "localhost",
+            port=url.port or 8000,
+            ssl=url.scheme == "https",
+            settings=settings,
+        )
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=settings)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    problem_id: str
+    similarity: float
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+class KnowledgeIndex:
+    """Versioned Chroma collections plus the manifest that names the live one."""
+
+    def __init__(self, client: ClientAPI, embedder: Embedder, index_dir: Path, prefix: str) -> None:
+        self._client = client
+        self._embedder = embedder
+        self._function = cast("EmbeddingFunction[Embeddable]", _ChromaEmbeddings(embedder))
+        self._dir = Path(index_dir)
+        self._prefix = prefix
+        self._collections: dict[int, Collection] = {}
+        (self._dir / "versions").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    def collection_name(self, version: int) -> str:
+        return f"{self._prefix}_v{version}"
+
+    def _manifest_path(self) -> Path:
+        return self._dir / "manifest.json"
+
+    def _snapshot_path(self, version: int) -> Path:
+        return self._dir / "versions" / f"v{version}.json"
+
+    def versions(self) -> list[int]:
+        return sorted(int(p.stem[1:]) for p in (self._dir / "versions").glob("v*.json"))
+
+    def active_version(self) -> int | None:
+        try:
+            data = json.loads(self._manifest_path().read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return int(data["active_version"])
+
+    def snapshot(self, version: int) -> KnowledgeBase:
+        path = self._snapshot_path(version)
+        if not path.exists():
+            raise IndexNotBuiltError(f"knowledge version {version} was never built")
+        return KnowledgeBase.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def build(self, kb: KnowledgeBase, version: int | None = None) -> int:
+        """Embed and store every question of ``kb`` as a new version; return its number."""
+        version = version if version is not None else max(self.versions(), default=0) + 1
+        name = self.collection_name(version)
+        self._collections.pop(version, None)
+        if name in {c.name for c in self._client.list_collections()}:
+            self._client.delete_collection(name)
+        collection = self._client.create_collection(
+            name=name,
+            embedding_function=self._function,
+            configuration={"hnsw": {"space": "cosine", "ef_construction": 128, "ef_search": 64}},
+            metadata={"knowledge_version": version, "kb_name": kb.name},
+        )
+        ids: list[str] = []
+        texts: list[str] = []
+        metadatas: list[Metadata] = []
+        for ref in kb.problem_refs():
+            for n, question in enumerate(ref.problem.questions):
+                ids.append(f"{ref.problem.id}::{n}")
+                texts.append(question)
+                metadatas.append({"product": ref.product_id})
+        vectors = self._embedder.embed(texts)
+        step = self._client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            collection.add(
+                ids=ids[start : start + step],
+                embeddings=vectors[start : start + step],
+                metadatas=metadatas[start : start + step],
+            )
+        _write_atomically(self._snapshot_path(version), kb.model_dump_json())
+        return version
+
+    def activate(self, version: int) -> None:
+        if not self._snapshot_path(version).exists():
+            raise IndexNotBuiltError(f"knowledge version {version} was never built")
+        _write_atomically(self._manifest_path(), json.dumps({"active_version": version}))
+
+    def query(
+        self, version: int, vector: Vectors, top_k: int, *, product: str | None = None
+    ) -> list[Neighbour]:
+        """The ``top_k`` nearest questions, optionally only those under ``product``."""
+        collection = self._collections.get(version)
+        if collection is None:
+            collection = self._client.get_collection(
+                self.collection_name(version), embedding_function=self._function
+            )
+            self._collections[version] = collection
+        result = collection.query(
+            query_embeddings=vector.reshape(1, -1),
+            n_results=top_k,
+            include=["distances"],
+            where={"product": product} if product is not None else None,
+        )
+        ids = result["ids"][0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            Neighbour(problem_id=i.split("::", 1)[0], similarity=1.0 - float(d))
+            for i, d in zip(ids, distances, strict=True)
+        ]

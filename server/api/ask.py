@@ -1,0 +1,61 @@
+"""``POST /api/v1/ask``: a text question in, a grounded decision out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from server.runtime import Runtime
+from server.turns import citation_dicts, new_session_id, take_text_turn
+
+router = APIRouter(prefix="/api/v1")
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(max_length=1000)]
+    session_id: Annotated[str | None, Field(default=None, pattern=SESSION_ID_PATTERN)] = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be empty")
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+            raise ValueError("text must be plain text without control characters")
+        return value
+
+
+class CitationOut(BaseModel):
+    problem_id: str
+    product: str
+    scenario: str
+    source_intents: list[str]
+    knowledge_version: int
+
+
+class AskResponse(BaseModel):
+    session_id: str
+    decision: Literal["answer", "clarify", "handoff", "refuse"]
+    text: str
+    confidence: float
+    citations: list[CitationOut]
+
+
+@router.post("/ask", response_model=AskResponse)
+def ask(body: AskRequest, request: Request) -> AskResponse:
+    runtime: Runtime = request.app.state.runtime
+    session_id = body.session_id or new_session_id()
+    reply = take_text_turn(runtime.brain, runtime.store, session_id, body.text)
+    return AskResponse(
+        session_id=session_id,
+        decision=reply.decision.value,
+        text=reply.text,
+        confidence=reply.confidence,
+        citations=[CitationOut(**c) for c in citation_dicts(reply)],
+    )

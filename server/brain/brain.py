@@ -1,0 +1,133 @@
+"""The Brain: one customer turn in, one grounded reply out. Pure Python, no audio."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from knowledge.retrieval import Candidate, Retrieval, Retriever
+from server.brain.memory import MemoryStore, SessionMemory, Speaker, Turn
+from server.brain.pii import mask_pii
+from server.brain.policy import Decision, PolicyConfig, Reason, Verdict, decide
+from server.brain.replies import reply_text
+from server.brain.signals import read_signals
+
+
+@dataclass(frozen=True)
+class Citation:
+    problem_id: str
+    product: str
+    scenario: str
+    source_intents: tuple[str, ...]
+    knowledge_version: int
+
+
+@dataclass(frozen=True)
+class BrainReply:
+    session_id: str
+    decision: Decision
+    reason: Reason
+    text: str
+    confidence: float
+    citations: tuple[Citation, ...]
+    masked_question: str
+
+
+_ORDINALS = {
+    0: re.compile(r"\b(?:first|former|1st|one|option 1|number 1)\b", re.I),
+    1: re.compile(r"\b(?:second|latter|2nd|two|option 2|number 2|other one)\b", re.I),
+}
+
+
+def _cite(candidate: Candidate, version: int) -> Citation:
+    ref = candidate.ref
+    return Citation(
+        problem_id=ref.problem.id,
+        product=ref.product_id,
+        scenario=ref.scenario_id,
+        source_intents=tuple(ref.problem.source_intents),
+        knowledge_version=version,
+    )
+
+
+class Brain:
+    """Decides and words each turn; swap the retriever to serve a new knowledge version."""
+
+    def __init__(self, retriever: Retriever, config: PolicyConfig, memory: MemoryStore) -> None:
+        self._retriever = retriever
+        self._config = config
+        self.memory = memory
+        self._swap_lock = threading.Lock()
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._retriever
+
+    def use_retriever(self, retriever: Retriever) -> None:
+        with self._swap_lock:
+            self._retriever = retriever
+
+    def respond(self, session_id: str, text: str) -> BrainReply:
+        masked = mask_pii(text)
+        retriever = self._retriever
+        memory = self.memory.get(session_id)
+        verdict, retrieval = self._resolve_clarification(memory, masked, retriever)
+        if verdict is None:
+            retrieval = retriever.retrieve(masked)
+            verdict = decide(read_signals(masked), retrieval, memory.low_confidence_streak, self._config)
+        reply = self._reply(session_id, masked, verdict, retrieval, retriever)
+        self._remember(memory, reply, verdict)
+        return reply
+
+    def _resolve_clarification(
+        self, memory: SessionMemory, masked: str, retriever: Retriever
+    ) -> tuple[Verdict | None, Retrieval]:
+        empty = Retrieval([], 0.0, frozenset(), retriever.version)
+        pending = [c for c in (retriever.ref(pid) for pid in memory.pending_clarification) if c]
+        if len(pending) < 2:
+            return None, empty
+        named = retriever.lexicon.products(masked)
+        chosen = [ref for ref in pending if ref.product_id in named]
+        if len(chosen) != 1:
+            lowered = masked.lower()
+            chosen = [ref for ref in pending if ref.scenario_name.lower() in lowered] or [
+                pending[n] for n, pattern in _ORDINALS.items() if n < len(pending) and pattern.search(masked)
+            ]
+        if len(chosen) != 1:
+            retrieval = retriever.retrieve(
+                f"{memory.pending_question} {masked}", only_products={r.product_id for r in pending}
+            )
+            best = retrieval.best
+            if best is None or best.ref.problem.id not in {r.problem.id for r in pending}:
+                return None, empty
+            chosen = [best.ref]
+        candidate = Candidate(chosen[0], 1.0, 1.0, 1.0, True)
+        retrieval = Retrieval([candidate], 1.0, frozenset(named), retriever.version)
+        return Verdict(Decision.ANSWER, Reason.CONFIDENT, (candidate,)), retrieval
+
+    def _reply(
+        self, session_id: str, masked: str, verdict: Verdict, retrieval: Retrieval, retriever: Retriever
+    ) -> BrainReply:
+        return BrainReply(
+            session_id=session_id,
+            decision=verdict.decision,
+            reason=verdict.reason,
+            text=reply_text(verdict, retriever.kb),
+            confidence=round(retrieval.confidence, 4),
+            citations=tuple(_cite(c, retrieval.knowledge_version) for c in verdict.candidates),
+            masked_question=masked,
+        )
+
+    def _remember(self, memory: SessionMemory, reply: BrainReply, verdict: Verdict) -> None:
+        memory.add(Turn(Speaker.CUSTOMER, reply.masked_question))
+        answered = reply.citations[0].problem_id if reply.decision is Decision.ANSWER else None
+        memory.add(Turn(Speaker.BOT, reply.text, answered))
+        if verdict.reason is Reason.AMBIGUOUS:
+            memory.pending_clarification = [c.problem_id for c in reply.citations]
+            memory.pending_question = reply.masked_question
+        else:
+            memory.pending_clarification = []
+            memory.pending_question = ""
+        low = verdict.reason in (Reason.LOW_CONFIDENCE, Reason.OUT_OF_SCOPE)
+        memory.low_confidence_streak = memory.low_confidence_streak + 1 if low else 0

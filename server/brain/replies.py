@@ -1,0 +1,63 @@
+"""What the teller says for each decision, built only from approved knowledge."""
+
+from __future__ import annotations
+
+from knowledge.retrieval import Candidate
+from knowledge.schema import KnowledgeBase
+from server.brain.policy import Reason, Verdict
+
+_HANDOFF_LINES = {
+    Reason.CUSTOMER_REQUEST: (
+        "Of course. I'm connecting you with a colleague now. They will see our conversation, "
+        "so you won't need to repeat yourself."
+    ),
+    Reason.COMPLAINT: (
+        "I'm sorry about this. I'm passing you to a colleague right away so your complaint "
+        "is handled properly."
+    ),
+    Reason.URGENT: "I'm also connecting you with a colleague right now.",
+    Reason.LOW_CONFIDENCE: (
+        "I'm sorry, I'm not sure I've understood. Let me connect you with a colleague who can help."
+    ),
+}
+
+
+def scope_line(kb: KnowledgeBase) -> str:
+    names = [p.name for p in kb.products]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    return f"I can help with {listed}."
+
+
+def _label(candidate: Candidate, other: Candidate) -> str:
+    if candidate.ref.product_id != other.ref.product_id:
+        return f"your {candidate.ref.product_name.lower()}"
+    return candidate.ref.scenario_name.lower()
+
+
+def clarify_text(first: Candidate, second: Candidate) -> str:
+    return (
+        "Just to make sure I help with the right thing: is this about "
+        f"{_label(first, second)}, or {_label(second, first)}?"
+    )
+
+
+def reply_text(verdict: Verdict, kb: KnowledgeBase) -> str:
+    """The spoken reply for ``verdict``; answers are the approved text, verbatim."""
+    reason = verdict.reason
+    if reason is Reason.CONFIDENT:
+        return verdict.candidates[0].ref.problem.answer
+    if reason is Reason.AMBIGUOUS:
+        return clarify_text(verdict.candidates[0], verdict.candidates[1])
+    if reason is Reason.SMALL_TALK:
+        return f"Hello, I'm {kb.name}'s digital teller. {scope_line(kb)} What can I do for you?"
+    if reason in _HANDOFF_LINES and verdict.decision.value == "handoff":
+        line = _HANDOFF_LINES[reason]
+        if reason is Reason.URGENT:
+            steps = (
+                verdict.candidates[0].ref.problem.answer
+                if verdict.candidates
+                else "Please freeze your card in the app straight away: open Card and tap Freeze."
+            )
+            return f"{steps} {line}"
+        return line
+    return f"I'm sorry, that's not something I can help with here. {scope_line(kb)}"

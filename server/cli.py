@@ -1,0 +1,134 @@
+"""``teller``: the one command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from server.config import Settings, load_settings
+from server.logs import configure_logging
+
+log = logging.getLogger("teller")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.runtime import open_runtime
+
+    runtime = open_runtime(settings, build_if_missing=True)
+    uvicorn.run(
+        create_app(settings, runtime),
+        host=args.host or settings.server.host,
+        port=args.port or settings.server.port,
+        log_config=None,
+        ws="websockets-sansio",
+    )
+    runtime.close()
+    return 0
+
+
+def _kb_build(args: argparse.Namespace, settings: Settings) -> int:
+    from server.runtime import build_knowledge, open_index
+
+    index = open_index(settings)
+    if args.if_missing and index.active_version() is not None:
+        print(f"knowledge version {index.active_version()} is live; nothing to build")
+        return 0
+    version = build_knowledge(index, settings)
+    print(f"built and activated knowledge version {version}")
+    return 0
+
+
+def _reply_json(reply: Any, session_id: str) -> dict[str, Any]:
+    from server.turns import citation_dicts
+
+    return {
+        "session_id": session_id,
+        "decision": reply.decision.value,
+        "text": reply.text,
+        "confidence": reply.confidence,
+        "citations": citation_dicts(reply),
+    }
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from server.runtime import open_runtime
+    from server.turns import new_session_id, take_text_turn
+
+    runtime = open_runtime(settings, build_if_missing=True)
+    try:
+        if not args.jsonl:
+            if not args.question:
+                print(
+                    "teller ask: give a question, or --jsonl to read JSON lines from stdin", file=sys.stderr
+                )
+                return 2
+            session_id = args.session or new_session_id()
+            reply = take_text_turn(runtime.brain, runtime.store, session_id, " ".join(args.question), "cli")
+            print(json.dumps(_reply_json(reply, session_id)) if args.json else reply.text)
+            return 0
+        for number, line in enumerate(sys.stdin, start=1):
+            if not line.strip():
+                continue
+            out = _ask_line(runtime, line, number)
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+        return 0
+    finally:
+        runtime.close()
+
+
+def _ask_line(runtime: Any, line: str, number: int) -> dict[str, Any]:
+    from server.turns import new_session_id, take_text_turn
+
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
+            raise ValueError("each line must be a JSON object with a non-empty string 'text'")
+    except ValueError as exc:
+        return {"id": None, "line": number, "error": str(exc)}
+    session_id = str(item.get("session_id") or new_session_id())
+    reply = take_text_turn(runtime.brain, runtime.store, session_id, item["text"][:1000], "cli")
+    return {"id": item.get("id"), **_reply_json(reply, session_id)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teller", description="Digital Teller: a bank's digital human.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API and pages")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    kb = commands.add_parser("kb", help="knowledge base commands")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    build = kb_commands.add_parser("build", help="build the configured knowledge into a new live version")
+    build.add_argument("--if-missing", action="store_true", help="do nothing when a version is live")
+    build.set_defaults(run=_kb_build)
+
+    ask = commands.add_parser("ask", help="ask a question in text")
+    ask.add_argument("question", nargs="*")
+    ask.add_argument("--jsonl", action="store_true", help='read {"id","text"} lines from stdin')
+    ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    ask.add_argument("--session", help="continue this session id")
+    ask.set_defaults(run=_ask)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    configure_logging(settings.log.level, settings.log.json_format)
+    code: int = args.run(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The composition root: settings in, the running parts of one process out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from knowledge.embeddings import Embedder
+from knowledge.index import IndexNotBuiltError, KnowledgeIndex, make_client
+from knowledge.loader import load_knowledge_base
+from knowledge.retrieval import Retriever
+from server.brain.brain import Brain
+from server.brain.memory import MemoryStore
+from server.brain.policy import PolicyConfig
+from server.config import Settings
+from server.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def open_index(settings: Settings, embedder: Embedder | None = None) -> KnowledgeIndex:
+    ks = settings.knowledge
+    embedder = embedder or Embedder(ks.embedding_model, batch_size=ks.embedding_batch_size)
+    return KnowledgeIndex(
+        make_client(ks.index_dir, ks.chroma_url), embedder, ks.index_dir, ks.collection_prefix
+    )
+
+
+def build_knowledge(index: KnowledgeIndex, settings: Settings) -> int:
+    """Build the configured source knowledge as a new version and make it live."""
+    kb = load_knowledge_base(settings.knowledge.source_dir)
+    version = index.build(kb)
+    index.activate(version)
+    log.info("knowledge built", extra={"version": version, "problems": len(kb.problem_refs())})
+    return version
+
+
+def open_retriever(index: KnowledgeIndex, settings: Settings, version: int | None = None) -> Retriever:
+    version = version if version is not None else index.active_version()
+    if version is None:
+        raise IndexNotBuiltError("no knowledge version is live: run `teller kb build` first")
+    return Retriever(
+        index.snapshot(version),
+        version,
+        index,
+        weights=settings.brain.retrieval,
+        dense_top_k=settings.knowledge.dense_top_k,
+    )
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    b = settings.brain
+    return PolicyConfig(
+        answer_threshold=b.answer_threshold,
+        clarify_min_confidence=b.clarify_min_confidence,
+        clarify_margin=b.clarify_margin,
+        generic_word_gap=b.generic_word_gap,
+        low_confidence_handoff_after=b.low_confidence_handoff_after,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    index: KnowledgeIndex
+    brain: Brain
+    store: Store
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_runtime(
+    settings: Settings, *, build_if_missing: bool = False, embedder: Embedder | None = None
+) -> Runtime:
+    index = open_index(settings, embedder)
+    if index.active_version() is None and build_if_missing:
+        build_knowledge(index, settings)
+    brain = Brain(
+        open_retriever(index, settings),
+        policy_config(settings),
+        MemoryStore(max_turns=settings.brain.memory_turns),
+    )
+    return Runtime(settings=settings, index=index, brain=brain, store=Store.from_url(settings.store.url))
