@@ -162,6 +162,16 @@ class KnowledgeIndex:
             raise IndexNotBuiltError(f"knowledge version {version} was never built")
         _write_atomically(self._manifest_path(), json.dumps({"active_version": version}))
 
+    def drop(self, version: int) -> None:
+        """Delete a version that is not live (its collection and snapshot)."""
+        if version == self.active_version():
+            raise ValueError(f"knowledge version {version} is live and cannot be dropped")
+        self._collections.pop(version, None)
+        name = self.collection_name(version)
+        if name in {c.name for c in self._client.list_collections()}:
+            self._client.delete_collection(name)
+        self._snapshot_path(version).unlink(missing_ok=True)
+
     def query(
         self, version: int, vector: Vectors, top_k: int, *, product: str | None = None
     ) -> list[Neighbour]:

@@ -1,0 +1,172 @@
+"""Knowledge versions: held-back regression questions, the publish gate, release records.
+
+A publish indexes a draft without a fixed, hash-chosen share of each problem's
+similar questions; those held-back questions (plus the team's golden set) are
+the regression set. The candidate version must answer them (top-1) about as
+well as the live version, or the publish is blocked. Which questions are held
+back depends only on their text, so two versions hold back the same ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from knowledge.index import KnowledgeIndex
+from knowledge.retrieval import Retriever
+from knowledge.schema import KnowledgeBase
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def is_held_back(text: str, percent: int) -> bool:
+    digest = hashlib.sha256(normalise(text).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+@dataclass(frozen=True)
+class RegressionQuestion:
+    text: str
+    problem_id: str
+    source: str  # "holdout" or "golden"
+
+
+def split_holdout(kb: KnowledgeBase, percent: int) -> tuple[KnowledgeBase, list[RegressionQuestion]]:
+    """``(kb to index, held-back questions)``: the standard question is never held back."""
+    held: list[RegressionQuestion] = []
+    data = kb.model_dump(mode="python")
+    live = {ref.problem.id for ref in kb.problem_refs()}
+    for product in data["products"]:
+        for scenario in product["scenarios"]:
+            for problem in scenario["problems"]:
+                keep: list[str] = []
+                for question in problem["similar_questions"]:
+                    if is_held_back(question, percent) and problem["id"] in live:
+                        held.append(RegressionQuestion(question, problem["id"], "holdout"))
+                    else:
+                        keep.append(question)
+                problem["similar_questions"] = keep
+    return KnowledgeBase.model_validate(data), held
+
+
+@dataclass(frozen=True)
+class Miss:
+    text: str
+    expected: str
+    candidate: str | None
+    live: str | None
+
+
+@dataclass(frozen=True)
+class GateReport:
+    questions: int
+    live_accuracy: float | None
+    candidate_accuracy: float
+    max_drop: float
+    misses: list[Miss] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        if self.live_accuracy is None:
+            return True
+        return self.live_accuracy - self.candidate_accuracy <= self.max_drop + 1e-9
+
+    def summary(self) -> str:
+        live = "n/a" if self.live_accuracy is None else f"{self.live_accuracy:.1%}"
+        verdict = "passed" if self.passed else "BLOCKED"
+        return (
+            f"regression gate {verdict}: top-1 {self.candidate_accuracy:.1%} (live {live}) "
+            f"on {self.questions} questions, allowed drop {self.max_drop:.1%}"
+        )
+
+
+def top1(retriever: Retriever, text: str) -> str | None:
+    best = retriever.retrieve(text).best
+    return best.ref.problem.id if best is not None else None
+
+
+def run_gate(
+    candidate: Retriever,
+    live: Retriever | None,
+    questions: list[RegressionQuestion],
+    max_drop: float,
+) -> GateReport:
+    """Compare top-1 accuracy; held-back questions the live index contains verbatim are skipped."""
+    indexed_live = (
+        {normalise(q) for ref in live.refs for q in ref.problem.questions} if live is not None else set()
+    )
+    fair = [q for q in questions if q.source == "golden" or normalise(q.text) not in indexed_live]
+    right_candidate = right_live = 0
+    misses: list[Miss] = []
+    for question in fair:
+        got = top1(candidate, question.text)
+        was = top1(live, question.text) if live is not None else None
+        right_candidate += got == question.problem_id
+        right_live += was == question.problem_id
+        if got != question.problem_id:
+            misses.append(Miss(question.text, question.problem_id, got, was))
+    total = len(fair)
+    return GateReport(
+        questions=total,
+        live_accuracy=(right_live / total if total else 1.0) if live is not None else None,
+        candidate_accuracy=right_candidate / total if total else 1.0,
+        max_drop=max_drop,
+        misses=misses,
+    )
+
+
+@dataclass(frozen=True)
+class Release:
+    version: int
+    published_by: str
+    reviewed_by: str | None
+    at: str
+    holdout_percent: int
+    gate: dict[str, Any]
+    note: str = ""
+
+
+class ReleaseLog:
+    """The full source (before hold-back) and the record of each published version, beside the index."""
+
+    def __init__(self, index: KnowledgeIndex, index_dir: Path) -> None:
+        self._index = index
+        self._dir = Path(index_dir) / "releases"
+        self._dir.mkdir(parents=True, exist_ok=True)
+
+    def record(self, release: Release, source: KnowledgeBase) -> None:
+        path = self._dir / f"v{release.version}.json"
+        tmp = path.with_suffix(".tmp")
+        payload = {"release": asdict(release), "source": source.model_dump(mode="json")}
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+
+    def release(self, version: int) -> Release | None:
+        path = self._dir / f"v{version}.json"
+        if not path.exists():
+            return None
+        return Release(**json.loads(path.read_text(encoding="utf-8"))["release"])
+
+    def source(self, version: int) -> KnowledgeBase:
+        """The knowledge as edited (with held-back questions); a version built elsewhere is its snapshot."""
+        path = self._dir / f"v{version}.json"
+        if path.exists():
+            return KnowledgeBase.model_validate(json.loads(path.read_text(encoding="utf-8"))["source"])
+        return self._index.snapshot(version)
+
+    def history(self) -> list[tuple[int, Release | None]]:
+        return [(v, self.release(v)) for v in self._index.versions()]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
