@@ -1,0 +1,104 @@
+"""Server → console events of the operator protocol, one JSON object each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from server.operator.brief import HandoffBrief
+from server.operator.queue import QueueReason
+from server.operator.states import SessionMode
+
+
+class Message(BaseModel):
+    """Base of every protocol message: unknown fields are rejected, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionSummary(Message):
+    session_id: str
+    mode: SessionMode
+    claimed_by: str | None = None
+
+
+class QueueItem(Message):
+    session_id: str
+    reason: QueueReason
+    priority: int
+    joined_at: datetime
+    claimed_by: str | None = None
+
+
+class TurnView(Message):
+    seq: int
+    speaker: str
+    text: str  # masked
+    decision: str | None = None
+
+
+class SessionListEvent(Message):
+    type: Literal["session_list"] = "session_list"
+    sessions: list[SessionSummary]
+
+
+class QueueEvent(Message):
+    type: Literal["queue"] = "queue"
+    entries: list[QueueItem]
+
+
+class TranscriptEvent(Message):
+    type: Literal["transcript"] = "transcript"
+    session_id: str
+    turns: list[TurnView]
+
+
+class BriefEvent(Message):
+    type: Literal["brief"] = "brief"
+    session_id: str
+    brief: HandoffBrief
+
+
+class DraftEvent(Message):
+    type: Literal["draft"] = "draft"
+    session_id: str
+    draft_id: str
+    text: str
+
+
+class ModeChangedEvent(Message):
+    type: Literal["mode_changed"] = "mode_changed"
+    session_id: str
+    previous: SessionMode
+    mode: SessionMode
+    actor: str
+    at: datetime
+
+
+class ErrorEvent(Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    retryable: bool = False
+    client_msg_id: str | None = None
+
+
+class AckEvent(Message):
+    type: Literal["ack"] = "ack"
+    client_msg_id: str
+
+
+ConsoleEvent = Annotated[
+    SessionListEvent
+    | QueueEvent
+    | TranscriptEvent
+    | BriefEvent
+    | DraftEvent
+    | ModeChangedEvent
+    | ErrorEvent
+    | AckEvent,
+    Field(discriminator="type"),
+]
+CONSOLE_EVENT: TypeAdapter[ConsoleEvent] = TypeAdapter(ConsoleEvent)

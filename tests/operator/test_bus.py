@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.operator.bus import CommandBus, InProcessBus
+from server.operator.commands import Say, TakeOver
+from server.operator.errors import BusClosed, BusOverflow
+
+
+def say(n: int, session: str = "s1") -> Say:
+    return Say(client_msg_id=f"m{n}", session_id=session, text=f"line {n}")
+
+
+def test_in_process_bus_fits_the_protocol() -> None:
+    bus: CommandBus = InProcessBus()
+    assert bus is not None
+
+
+async def test_delivers_in_order_to_every_subscriber_of_the_session_only() -> None:
+    bus = InProcessBus()
+    a, b, other = bus.subscribe("s1"), bus.subscribe("s1"), bus.subscribe("s2")
+    assert await bus.publish("s1", say(1)) == 2
+    assert await bus.publish("s1", say(2)) == 2
+    assert [await anext(a), await anext(a)] == [say(1), say(2)]
+    assert [await anext(b), await anext(b)] == [say(1), say(2)]
+    assert await bus.publish("nobody", say(3)) == 0
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(other), 0.01)
+    for sub in (a, b, other):
+        await sub.aclose()
+
+
+async def test_unsubscribe_cleans_up_and_ends_iteration() -> None:
+    bus = InProcessBus()
+    got: list[Say | TakeOver] = []
+
+    async def reader() -> None:
+        async with bus.subscribe("s1") as sub:
+            async for command in sub:
+                got.append(command)  # type: ignore[arg-type]
+                if len(got) == 2:
+                    break
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    assert bus.subscriber_count("s1") == 1
+    await bus.publish("s1", say(1))
+    await bus.publish("s1", TakeOver(client_msg_id="t", session_id="s1"))
+    await asyncio.wait_for(task, 1)
+    assert len(got) == 2 and bus.subscriber_count() == 0 and bus.sessions() == set()
+
+
+async def test_close_wakes_a_waiting_reader() -> None:
+    bus = InProcessBus()
+    sub = bus.subscribe("s1")
+    waiter = asyncio.create_task(anext(sub))
+    await asyncio.sleep(0)
+    await sub.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiter, 1)
+    await sub.aclose()  # idempotent
+    assert bus.subscriber_count("s1") == 0
+
+
+async def test_full_subscriber_raises_retryable_overflow() -> None:
+    bus = InProcessBus(maxsize=1)
+    sub = bus.subscribe("s1")
+    await bus.publish("s1", say(1))
+    with pytest.raises(BusOverflow) as info:
+        await bus.publish("s1", say(2))
+    assert info.value.retryable is True
+    assert await anext(sub) == say(1)
+    await sub.aclose()
+
+
+async def test_closed_bus_ends_subscriptions_and_refuses_work() -> None:
+    bus = InProcessBus()
+    sub = bus.subscribe("s1")
+    await bus.publish("s1", say(1))
+    await bus.aclose()
+    assert [c async for c in sub] == [say(1)]  # queued commands drain, then the iterator ends
+    assert bus.subscriber_count() == 0
+    with pytest.raises(BusClosed):
+        await bus.publish("s1", say(2))
+    with pytest.raises(BusClosed):
+        bus.subscribe("s1")
