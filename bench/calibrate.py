@@ -7,7 +7,7 @@ margin to the runner-up) gives the coefficients; the answer threshold that keeps
 the out-of-scope false-answer rate under 5 % is reported next to them.
 Prints one JSON object as the last line; copy the values into configs/default.yaml.
 
-Run: .venv/bin/python bench/calibrate.py
+Run: .venv/bin/python bench/calibrate.py [--keep]   (--keep reuses var/calibration-index)
 """
 
 from __future__ import annotations
@@ -60,10 +60,16 @@ def main() -> int:
     assert not {normalise(r.text) for r in calibration} & {
         normalise(q) for ref in kb.problem_refs() for q in ref.problem.questions
     }
+    keep = Path("var/calibration-index")
     with tempfile.TemporaryDirectory(prefix="teller-calib-") as tmp:
-        settings.knowledge.index_dir = Path(tmp)
+        settings.knowledge.index_dir = keep if "--keep" in sys.argv else Path(tmp)
         index = open_index(settings)
-        version = index.build(kb)
+        live = index.active_version()
+        if live is not None and index.snapshot(live) == kb:
+            version = live
+        else:
+            version = index.build(kb)
+            index.activate(version)
         retriever = Retriever(kb, version, index, weights=settings.brain.retrieval)
         brain = Brain(retriever, policy_config(settings), MemoryStore())
         decisions = Counter(

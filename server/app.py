@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -9,10 +10,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server.api import ask
+from knowledge.admin import mount_admin
+from server import auth, pages
+from server.api import ask, feedback
 from server.config import Settings
 from server.runtime import Runtime, open_runtime
+from server.voice import routes as voice_routes
+from server.voice.manager import SessionManager
+from server.voice.routes import make_voice_runtime
+from server.voice.services import VoiceServices, load_voice_services
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,11 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"error": "invalid request", "detail": problems})
 
 
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; pass ``runtime`` to share one already opened (tests, benchmarks)."""
     settings = settings or (runtime.settings if runtime else Settings())
@@ -33,18 +47,30 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or open_runtime(settings)
-        log.info("teller ready", extra={"knowledge_version": app.state.runtime.brain.retriever.version})
+        rt: Runtime = runtime or open_runtime(settings)
+        app.state.runtime = rt
+
+        async def load_services() -> VoiceServices:
+            return await asyncio.to_thread(load_voice_services, settings, rt.brain, rt.store)
+
+        voice = settings.voice
+        manager = SessionManager(
+            load_services, max_sessions=voice.max_sessions, max_per_ip=voice.max_sessions_per_ip
+        )
+        app.state.voice = make_voice_runtime(settings, manager)
+        log.info("teller ready", extra={"knowledge_version": rt.brain.retriever.version})
         try:
             yield
         finally:
+            await app.state.voice.close()
             if owned:
-                app.state.runtime.close()
+                rt.close()
 
     app = FastAPI(title="Digital Teller", version="0.1.0", lifespan=lifespan)
     if runtime is not None:
         app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     limit = settings.server.max_request_bytes
 
     @app.middleware("http")
@@ -64,4 +90,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return {"status": "ok", "knowledge_version": rt.brain.retriever.version}
 
     app.include_router(ask.router)
+    app.include_router(feedback.router)
+    app.include_router(auth.router)
+    app.include_router(voice_routes.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    mount_admin(app, runtime)
     return app

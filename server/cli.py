@@ -45,6 +45,52 @@ def _kb_build(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from server.auth.service import store_engine
+    from server.auth.users import Role, UserDirectory, UserError
+    from server.store.store import Store
+
+    password = os.environ.get("TELLER_NEW_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
+    store = Store.from_url(settings.store.url)
+    try:
+        UserDirectory(store_engine(store)).add(args.name, Role(args.role), password)
+    except UserError as exc:
+        print(f"teller user add: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"added {args.role} {args.name}")
+    return 0
+
+
+def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
+    from server.store.store import create_store_engine
+    from server.store.tickets import TicketStore
+
+    engine = create_store_engine(settings.store.url)
+    try:
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as out:
+                count = TicketStore(engine).export(out, args.session)
+            print(f"exported {count} tickets to {args.out}", file=sys.stderr)
+        else:
+            TicketStore(engine).export(sys.stdout, args.session)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _avatar_build(args: argparse.Namespace, settings: Settings) -> int:
+    from avatar.photo.asset import build_photo_asset
+
+    path = build_photo_asset(args.photo, args.name, args.out, landmarks=args.landmarks)
+    print(f"avatar asset written to {path}; use it with avatar.kind=photo, avatar.asset_path={path}")
+    return 0
+
+
 def _reply_json(reply: Any, session_id: str) -> dict[str, Any]:
     from server.turns import citation_dicts
 
@@ -112,6 +158,34 @@ def build_parser() -> argparse.ArgumentParser:
     build = kb_commands.add_parser("build", help="build the configured knowledge into a new live version")
     build.add_argument("--if-missing", action="store_true", help="do nothing when a version is live")
     build.set_defaults(run=_kb_build)
+
+    user = commands.add_parser("user", help="staff users")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_commands.add_parser("add", help="add a staff user (password from TELLER_NEW_PASSWORD)")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=["operator", "supervisor", "editor", "admin"])
+    user_add.set_defaults(run=_user_add)
+
+    tickets = commands.add_parser("tickets", help="hand-off and close tickets")
+    ticket_commands = tickets.add_subparsers(dest="tickets_command", required=True)
+    export = ticket_commands.add_parser("export", help="print stored tickets as a JSON array")
+    export.add_argument("--session", help="only this session's tickets")
+    export.add_argument("--out", help="write to this file instead of stdout")
+    export.set_defaults(run=_tickets_export)
+
+    avatar = commands.add_parser("avatar", help="avatar assets")
+    avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True)
+    avatar_build = avatar_commands.add_parser("build", help="prepare a photo avatar from a frontal portrait")
+    avatar_build.add_argument("photo")
+    avatar_build.add_argument("--name", required=True)
+    avatar_build.add_argument("--out", default="var/avatars")
+    avatar_build.add_argument(
+        "--landmarks",
+        choices=["5", "68"],
+        default="5",
+        help="68 uses dlib's iBUG 300-W model, whose licence excludes commercial use",
+    )
+    avatar_build.set_defaults(run=_avatar_build)
 
     ask = commands.add_parser("ask", help="ask a question in text")
     ask.add_argument("question", nargs="*")

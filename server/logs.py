@@ -31,6 +31,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _route_loguru(level: str) -> None:
+    """pipecat logs through loguru: send it through the same masked JSON handler."""
+    from loguru import logger
+
+    def sink(message: Any) -> None:
+        record = message.record
+        logging.getLogger(record["name"] or "pipecat").log(record["level"].no, record["message"])
+
+    logger.remove()
+    logger.add(sink, level=level.upper(), format="{message}")
+
+
 def configure_logging(level: str = "INFO", json_format: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -39,5 +51,6 @@ def configure_logging(level: str = "INFO", json_format: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aioice", "aiortc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _route_loguru(level)

@@ -10,9 +10,10 @@ from knowledge.index import IndexNotBuiltError, KnowledgeIndex, make_client
 from knowledge.loader import load_knowledge_base
 from knowledge.retrieval import Retriever
 from server.brain.brain import Brain
+from server.brain.llm import ChatClient, GenerativeWriter, llm_config
 from server.brain.memory import MemoryStore
 from server.brain.policy import PolicyConfig
-from server.config import Settings
+from server.config import AnswerMode, Settings
 from server.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,11 @@ class Runtime:
     index: KnowledgeIndex
     brain: Brain
     store: Store
+    writer: GenerativeWriter | None = None
 
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.client.close()
         self.store.close()
 
 
@@ -76,9 +80,16 @@ def open_runtime(
     index = open_index(settings, embedder)
     if index.active_version() is None and build_if_missing:
         build_knowledge(index, settings)
+    writer = None
+    if settings.brain.mode == AnswerMode.GENERATIVE:
+        writer = GenerativeWriter(ChatClient(llm_config(settings)), history_turns=settings.llm.history_turns)
+    retriever = open_retriever(index, settings)
+    retriever.retrieve("warm up the embedding model and the index")
     brain = Brain(
-        open_retriever(index, settings),
+        retriever,
         policy_config(settings),
         MemoryStore(max_turns=settings.brain.memory_turns),
+        writer,
     )
-    return Runtime(settings=settings, index=index, brain=brain, store=Store.from_url(settings.store.url))
+    store = Store.from_url(settings.store.url)
+    return Runtime(settings=settings, index=index, brain=brain, store=store, writer=writer)

@@ -26,22 +26,32 @@ def citation_dicts(reply: BrainReply) -> list[dict[str, Any]]:
     ]
 
 
-def take_text_turn(
-    brain: Brain, store: Store, session_id: str, text: str, channel: str = "text"
-) -> BrainReply:
-    """The customer's line is committed before the Brain runs, the reply before it is returned."""
-    store.ensure_session(session_id, channel)
-    store.record_turn(TurnRecord(session_id=session_id, speaker="customer", text=text))
-    reply = brain.respond(session_id, text)
-    store.record_turn(
+def record_reply(store: Store, reply: BrainReply, *, spoken: bool) -> int:
+    """Commit the bot's reply; ``spoken`` when it is shown as text (a voice reply is settled later)."""
+    return store.record_turn(
         TurnRecord(
-            session_id=session_id,
+            session_id=reply.session_id,
             speaker="bot",
             text=reply.text,
+            spoken_text=reply.text if spoken else None,
             decision=reply.decision.value,
             reason=reply.reason.value,
             confidence=reply.confidence,
             citations=citation_dicts(reply),
         )
     )
+
+
+def record_customer_turn(store: Store, session_id: str, text: str, channel: str) -> None:
+    store.ensure_session(session_id, channel)
+    store.record_turn(TurnRecord(session_id=session_id, speaker="customer", text=text))
+
+
+def take_text_turn(
+    brain: Brain, store: Store, session_id: str, text: str, channel: str = "text"
+) -> BrainReply:
+    """The customer's line is committed before the Brain runs, the reply before it is returned."""
+    record_customer_turn(store, session_id, text, channel)
+    reply = brain.respond(session_id, text)
+    record_reply(store, reply, spoken=True)
     return reply

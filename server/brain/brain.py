@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 
 from knowledge.retrieval import Candidate, Retrieval, Retriever
+from server.brain.generative import AnswerRequest, AnswerWriter
 from server.brain.memory import MemoryStore, SessionMemory, Speaker, Turn
 from server.brain.pii import mask_pii
 from server.brain.policy import Decision, PolicyConfig, Reason, Verdict, decide
@@ -54,10 +55,17 @@ def _cite(candidate: Candidate, version: int) -> Citation:
 class Brain:
     """Decides and words each turn; swap the retriever to serve a new knowledge version."""
 
-    def __init__(self, retriever: Retriever, config: PolicyConfig, memory: MemoryStore) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        config: PolicyConfig,
+        memory: MemoryStore,
+        writer: AnswerWriter | None = None,
+    ) -> None:
         self._retriever = retriever
         self._config = config
         self.memory = memory
+        self.writer = writer  # words ANSWER replies generatively (brain.mode: generative)
         self._swap_lock = threading.Lock()
 
     @property
@@ -78,6 +86,15 @@ class Brain:
             verdict = decide(read_signals(masked), retrieval, memory.low_confidence_streak, self._config)
         reply = self._reply(session_id, masked, verdict, retrieval, retriever)
         self._remember(memory, reply, verdict)
+        return reply
+
+    def request_handoff(self, session_id: str) -> BrainReply:
+        """The customer pressed "talk to a person"."""
+        retriever = self._retriever
+        verdict = Verdict(Decision.HANDOFF, Reason.CUSTOMER_REQUEST)
+        retrieval = Retrieval([], 0.0, frozenset(), retriever.version)
+        reply = self._reply(session_id, "[asked for a person]", verdict, retrieval, retriever)
+        self._remember(self.memory.get(session_id), reply, verdict)
         return reply
 
     def _resolve_clarification(
@@ -113,11 +130,25 @@ class Brain:
             session_id=session_id,
             decision=verdict.decision,
             reason=verdict.reason,
-            text=reply_text(verdict, retriever.kb),
+            text=self._text(session_id, masked, verdict, retriever),
             confidence=round(retrieval.confidence, 4),
             citations=tuple(_cite(c, retrieval.knowledge_version) for c in verdict.candidates),
             masked_question=masked,
         )
+
+    def _text(self, session_id: str, masked: str, verdict: Verdict, retriever: Retriever) -> str:
+        approved = reply_text(verdict, retriever.kb)
+        if self.writer is None or verdict.decision is not Decision.ANSWER:
+            return approved
+        request = AnswerRequest(
+            session_id=session_id,
+            question=masked,
+            cited=tuple(c.ref for c in verdict.candidates),
+            history=tuple(self.memory.get(session_id).turns),
+            approved=approved,
+            bank=retriever.kb.name,
+        )
+        return self.writer.write(request)
 
     def _remember(self, memory: SessionMemory, reply: BrainReply, verdict: Verdict) -> None:
         memory.add(Turn(Speaker.CUSTOMER, reply.masked_question))

@@ -31,7 +31,7 @@ class Reason(StrEnum):
 class PolicyConfig:
     answer_threshold: float = 0.5
     clarify_min_confidence: float = 0.25
-    clarify_margin: float = 0.04
+    clarify_margin: float = 0.015
     generic_word_gap: float = 0.2
     low_confidence_handoff_after: int = 2
 

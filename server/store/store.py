@@ -34,7 +34,7 @@ class TurnRecord:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
@@ -63,6 +63,11 @@ class Store:
     @classmethod
     def from_url(cls, url: str) -> Store:
         return cls(create_store_engine(url))
+
+    @property
+    def engine(self) -> Engine:
+        """For other tables of the same database (users, feedback, tickets)."""
+        return self._engine
 
     def close(self) -> None:
         self._engine.dispose()
@@ -100,6 +105,14 @@ class Store:
             if session is not None:
                 session.updated_at = utcnow()
             return seq
+
+    def set_spoken(self, session_id: str, seq: int, spoken_text: str) -> None:
+        """Record what the customer actually heard of a reply (all of it, or up to a barge-in)."""
+        with self._sessions.begin() as db:
+            row = db.scalar(select(TurnRow).where(TurnRow.session_id == session_id, TurnRow.seq == seq))
+            if row is None:
+                raise KeyError(f"no turn {seq} in session {session_id}")
+            row.spoken_text = mask_pii(spoken_text)
 
     @staticmethod
     def _next_seq(db: Session, session_id: str) -> int:
