@@ -120,7 +120,7 @@ class ConversationStage(FrameProcessor):
             await self._interrupted()
             await self.push_frame(frame, direction)
         elif isinstance(frame, BotStoppedSpeakingFrame):
-            self._settle_spoken()
+            await self._settle_spoken()
             await self.push_frame(frame, direction)
             await self.send_event(StateEvent(avatar="idle"))
         elif isinstance(frame, BotStartedSpeakingFrame):
@@ -184,7 +184,7 @@ class ConversationStage(FrameProcessor):
         """Speak ``text`` (stored as turn ``seq``) in the avatar's voice."""
         self._speaking = _Speaking(seq=seq, text=text, started=time.monotonic())
         if self._tts_failed:
-            self._settle_spoken()
+            await self._settle_spoken()
             return
         await self.push_frame(TTSSpeakFrame(text=text))
 
@@ -192,15 +192,14 @@ class ConversationStage(FrameProcessor):
         if self._turn is not None and not self._turn.done():
             await self.cancel_task(self._turn)
         self._turn = None
-        if self._speaking is not None:
-            speaking, self._speaking = self._speaking, None
-            heard = heard_part(speaking.text, self._played_fraction())
-            await asyncio.to_thread(self._store.set_spoken, self.session_id, speaking.seq, heard)
+        await self._settle_spoken(self._played_fraction())
 
-    def _settle_spoken(self) -> None:
+    async def _settle_spoken(self, played_fraction: float = 1.0) -> None:
+        """Record what the customer heard of the reply being spoken (off the event loop)."""
         if self._speaking is not None:
             speaking, self._speaking = self._speaking, None
-            self._store.set_spoken(self.session_id, speaking.seq, speaking.text)
+            heard = heard_part(speaking.text, played_fraction)
+            await asyncio.to_thread(self._store.set_spoken, self.session_id, speaking.seq, heard)
 
     async def _ask_to_repeat(self) -> None:
         await self.send_event(ErrorEvent(code="asr_empty", message=REPEAT_PLEASE, retryable=True))
@@ -213,7 +212,7 @@ class ConversationStage(FrameProcessor):
             await self.send_event(
                 ErrorEvent(code="tts_down", message="Voice is unavailable; replies are shown as text.")
             )
-            self._settle_spoken()
+            await self._settle_spoken()
         elif "transcription failed" in frame.error:
             log.error("speech recognition failed for one turn")
             await self.send_event(ErrorEvent(code="asr_failed", message=REPEAT_PLEASE, retryable=True))
