@@ -52,14 +52,18 @@ class AudioMouth:
         zcr = float(np.count_nonzero(np.diff(np.signbit(x[:n])))) / n
         return 20.0 * np.log10(rms), centroid, zcr
 
-    def level(self, pcm: npt.NDArray[np.int16]) -> float:
-        """Loudness of one frame in 0..1 against the adaptive peak (updates the peak)."""
+    def level(self, pcm: npt.NDArray[np.int16], range_db: float | None = None) -> float:
+        """Loudness of one frame in 0..1 against the adaptive peak (updates the peak).
+
+        ``range_db`` (default ``FLOOR_DB``) is the span below the peak mapped onto 0..1.
+        """
         if pcm.size == 0:
             return 0.0
+        span = self.FLOOR_DB if range_db is None else range_db
         x = pcm.astype(np.float32)
         db = 10.0 * float(np.log10(float(np.dot(x, x)) / pcm.size / 32768.0**2 + 1e-12))
         self._peak_db = max(db, self._peak_db - 0.05)
-        return float(np.clip((db - (self._peak_db - self.FLOOR_DB)) / self.FLOOR_DB, 0.0, 1.0))
+        return float(np.clip((db - (self._peak_db - span)) / span, 0.0, 1.0))
 
     def shape(self, pcm: npt.NDArray[np.int16], out: F64) -> None:
         """Write mouth parameters for the frame ``pcm`` into ``out``."""

@@ -22,6 +22,13 @@ from avatar.visemes import MOUTH_FIELDS, OPEN
 
 F64 = npt.NDArray[np.float64]
 AUDIO_GAIN_FLOOR = 0.2
+#: Loudness span (dB below the running peak) over which the jaw goes from
+#: ``AUDIO_GAIN_FLOOR`` to fully open: within a vowel the jaw follows the syllable's
+#: loudness, so the widest opening falls where the sound is loudest.
+JAW_RANGE_DB = 20.0
+#: Speakers shape the mouth a little before the sound is heard; the frame shown
+#: with audio ``[t0, t1)`` shows the articulation of ``[t0 + lead, t1 + lead)``.
+ANTICIPATION_S = 0.02
 
 
 @dataclass
@@ -217,8 +224,11 @@ class PacedRenderer(AvatarRenderer):
         if any(a <= mid < b for a, b in self._audio_ranges):
             self._audio_mouth.shape(audio, self._mouth)
             return
-        t0, t1 = start / self.sample_rate, (start + n) / self.sample_rate
+        t0 = start / self.sample_rate + ANTICIPATION_S
+        t1 = (start + n) / self.sample_rate + ANTICIPATION_S
         self._track.sample_frame(t0, t1, self._mouth, self._scratch)
         # The jaw opens wider on louder frames: visemes give the shape, the audio
         # actually played with this frame scales the opening.
-        self._mouth[OPEN] *= AUDIO_GAIN_FLOOR + (1.0 - AUDIO_GAIN_FLOOR) * self._audio_mouth.level(audio)
+        self._mouth[OPEN] *= AUDIO_GAIN_FLOOR + (1.0 - AUDIO_GAIN_FLOOR) * self._audio_mouth.level(
+            audio, JAW_RANGE_DB
+        )

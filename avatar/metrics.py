@@ -66,11 +66,18 @@ def peak_offsets_ms(
 def speech_envelope(
     pcm: npt.NDArray[np.int16], sample_rate: int, rate: float = 100.0, smooth_ms: float = 40.0
 ) -> F64:
-    """RMS envelope at ``rate`` Hz, smoothed over ``smooth_ms`` (the syllable scale)."""
-    hop = int(sample_rate / rate)
-    n = pcm.size // hop
-    x = pcm[: n * hop].astype(np.float64).reshape(n, hop)
-    env = np.sqrt((x**2).mean(axis=1))
+    """RMS envelope at exactly ``rate`` Hz, smoothed over ``smooth_ms`` (the syllable scale).
+
+    Sample ``i`` covers ``[round(i * sr / rate), round((i + 1) * sr / rate))``: hops are
+    not rounded to whole samples, so the envelope does not drift against the audio
+    (22050 Hz at 100 Hz would otherwise lose 0.5 sample per hop, 23 ms per 10 s).
+    """
+    n = int(pcm.size * rate / sample_rate)
+    if n == 0:
+        return np.zeros(0)
+    bounds = np.round(np.arange(n + 1) * (sample_rate / rate)).astype(np.int64)
+    power = pcm[: bounds[-1]].astype(np.float64) ** 2
+    env = np.sqrt(np.add.reduceat(power, bounds[:-1]) / np.diff(bounds))
     k = max(1, int(smooth_ms / 1000 * rate))
     kernel = np.hanning(2 * k + 1)
     return np.convolve(env, kernel / kernel.sum(), mode="same")

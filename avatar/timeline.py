@@ -10,8 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from avatar.visemes import (
+    DOMINANCE_AFTER,
     DOMINANCE_ALPHA,
-    DOMINANCE_SPREAD,
+    DOMINANCE_BEFORE,
     PREFIX_MARKS,
     PRESS,
     SHAPE_MATRIX,
@@ -27,6 +28,12 @@ I64 = npt.NDArray[np.int64]
 #: closing the mouth (fluent speech does not close between words).
 MIN_PAUSE_S = 0.08
 
+#: Piper's pad ("_") id: VITS puts one between every two phonemes.
+PIPER_PAD_IDS = frozenset({0})
+#: Share of a Piper phoneme's sample count taken by its trailing pad when the
+#: per-id counts are not at hand (median over the bundled voice: 0.5).
+PAD_SHARE = 0.5
+
 
 class PhonemeAlignmentLike(Protocol):
     """What Piper's ``PhonemeAlignment`` provides."""
@@ -36,6 +43,19 @@ class PhonemeAlignmentLike(Protocol):
 
     @property
     def num_samples(self) -> int: ...
+
+
+class PiperChunkLike(Protocol):
+    """What Piper's ``AudioChunk`` provides."""
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def phoneme_alignments(self) -> Sequence[PhonemeAlignmentLike] | None: ...
+
+    @property
+    def phoneme_id_samples(self) -> npt.NDArray[np.integer] | None: ...
 
 
 @dataclass(frozen=True)
@@ -93,9 +113,39 @@ class VisemeTimeline:
         return cls._from_rows(_share_short_pauses(segs))
 
     @classmethod
-    def from_piper(cls, alignments: Sequence[PhonemeAlignmentLike], sample_rate: int) -> VisemeTimeline:
-        """Build from Piper's per-phoneme alignments (``AudioChunk.phoneme_alignments``)."""
+    def from_piper(
+        cls,
+        alignments: Sequence[PhonemeAlignmentLike],
+        sample_rate: int,
+        *,
+        phoneme_id_samples: Sequence[int] | npt.NDArray[np.integer] | None = None,
+        pad_ids: frozenset[int] = PIPER_PAD_IDS,
+    ) -> VisemeTimeline:
+        """Build from Piper's per-phoneme alignments (``AudioChunk.phoneme_alignments``).
+
+        Piper counts each phoneme's samples together with the pad token that
+        follows it, which is the acoustic transition into the next phoneme; used
+        as is, every segment ends (and so peaks) half a transition late. With the
+        chunk's per-id counts (``AudioChunk.phoneme_id_samples``) each pad is
+        shared between the phonemes on either side; without them (but with the
+        alignments' ``phoneme_ids``) the pad's length is estimated. See
+        ``from_piper_chunk``.
+        """
+        split = _split_pads(alignments, phoneme_id_samples, pad_ids)
+        if split is not None:
+            return cls.from_phoneme_durations(
+                [(a.phoneme, n / sample_rate) for a, n in zip(alignments, split, strict=True)]
+            )
         return cls.from_phoneme_durations([(a.phoneme, int(a.num_samples) / sample_rate) for a in alignments])
+
+    @classmethod
+    def from_piper_chunk(cls, chunk: PiperChunkLike) -> VisemeTimeline | None:
+        """Timeline of one Piper ``AudioChunk`` (``None`` without alignments), pads split."""
+        if not chunk.phoneme_alignments:
+            return None
+        return cls.from_piper(
+            chunk.phoneme_alignments, int(chunk.sample_rate), phoneme_id_samples=chunk.phoneme_id_samples
+        )
 
     @classmethod
     def _from_rows(cls, rows: list[list[float]]) -> VisemeTimeline:
@@ -132,6 +182,43 @@ class VisemeTimeline:
         return VisemeTimeline(self.starts + offset_s, self.ends + offset_s, self.visemes.copy())
 
 
+def _split_pads(
+    alignments: Sequence[PhonemeAlignmentLike],
+    id_samples: Sequence[int] | npt.NDArray[np.integer] | None,
+    pad_ids: frozenset[int],
+) -> list[float] | None:
+    """Per-phoneme sample counts with each trailing pad shared with the next phoneme.
+
+    Needs ``phoneme_ids`` on the alignments (Piper >= 1.3). With ``id_samples`` the
+    pad's own count is used; without, it is estimated as ``PAD_SHARE`` of the
+    phoneme's count (its median in Piper's voices). Returns ``None`` when the ids are
+    missing or do not line up (the caller then uses the plain counts).
+    """
+    counts = [int(n) for n in id_samples] if id_samples is not None else None
+    out: list[float] = []
+    k, carry = 0, 0.0
+    for a in alignments:
+        ids = list(getattr(a, "phoneme_ids", None) or [])
+        total = int(a.num_samples)
+        if not ids:
+            return None
+        trailing = 0
+        while trailing < len(ids) - 1 and ids[len(ids) - 1 - trailing] in pad_ids:
+            trailing += 1
+        if counts is None:
+            pad = PAD_SHARE * total if trailing else 0.0
+        else:
+            if k + len(ids) > len(counts) or sum(counts[k : k + len(ids)]) != total:
+                return None
+            pad = float(sum(counts[k + len(ids) - trailing : k + len(ids)]))
+        out.append(carry + total - pad / 2)
+        carry = pad / 2
+        k += len(ids)
+    if out:
+        out[-1] += carry
+    return out
+
+
 def _share_short_pauses(segs: list[list[float]]) -> list[list[float]]:
     sil = float(VISEME_INDEX[Viseme.SIL])
     out: list[list[float]] = []
@@ -155,6 +242,7 @@ class MouthTrack:
     """
 
     WINDOW_S = 0.3
+    CLOSURE_SAMPLES = 2
 
     def __init__(self) -> None:
         self._rows: list[tuple[float, float, int]] = []
@@ -189,12 +277,13 @@ class MouthTrack:
         lo = int(np.searchsorted(self._ends, t - self.WINDOW_S))
         hi = int(np.searchsorted(self._starts, t + self.WINDOW_S))
         vis = self._vis[lo:hi]
-        dist = np.maximum(0.0, np.maximum(self._starts[lo:hi] - t, t - self._ends[lo:hi]))
-        dom = DOMINANCE_ALPHA[vis] * np.exp(-dist / DOMINANCE_SPREAD[vis])
+        before = np.maximum(0.0, self._starts[lo:hi] - t)
+        after = np.maximum(0.0, t - self._ends[lo:hi])
+        dom = DOMINANCE_ALPHA[vis] * np.exp(-before / DOMINANCE_BEFORE[vis] - after / DOMINANCE_AFTER[vis])
         sil = VISEME_INDEX[Viseme.SIL]
         gap = max(0.0, float(self._starts[0]) - t, t - float(self._ends[-1])) if self._starts.size else 0.0
         sil_dom = (
-            DOMINANCE_ALPHA[sil] * np.exp(-gap / DOMINANCE_SPREAD[sil]) if gap > 0 or not vis.size else 0.0
+            DOMINANCE_ALPHA[sil] * np.exp(-gap / DOMINANCE_BEFORE[sil]) if gap > 0 or not vis.size else 0.0
         )
         total = float(dom.sum()) + sil_dom
         np.dot(dom, SHAPE_MATRIX[vis], out=out) if vis.size else out.fill(0.0)
@@ -204,21 +293,25 @@ class MouthTrack:
     def sample_frame(self, t0: float, t1: float, out: F64, scratch: F64) -> None:
         """Mouth for a frame spanning ``[t0, t1)``.
 
-        The mean of five samples, except that a lip closure anywhere in the frame is
-        shown (so /p b m/ never vanish between frames). ``scratch`` is a (2, n) array.
+        The mean of five samples, except that a lip closure held for at least
+        ``CLOSURE_SAMPLES`` of them is shown whole (so /p b m/ never vanish between
+        frames); a closure that only grazes the frame's edge leaves the opening
+        that dominates the frame. ``scratch`` is a (2, n) array.
         """
         out.fill(0.0)
         best_press = -1.0
+        pressed = 0
         closure = scratch[1]
         for k in range(5):
             t = t0 + (k + 0.5) * (t1 - t0) / 5
             self.sample(t, scratch[0])
             out += scratch[0]
+            pressed += int(scratch[0][PRESS] > 0.5)
             if scratch[0][PRESS] > best_press:
                 best_press = float(scratch[0][PRESS])
                 closure[:] = scratch[0]
         out /= 5
-        if best_press > 0.5:
+        if pressed >= self.CLOSURE_SAMPLES:
             out[:] = closure
 
     def _rebuild(self) -> None:

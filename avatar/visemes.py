@@ -79,27 +79,32 @@ SHAPES: dict[Viseme, MouthShape] = {
 SHAPE_MATRIX: npt.NDArray[np.float64] = np.stack([SHAPES[v].as_array() for v in Viseme])
 VISEME_INDEX: dict[Viseme, int] = {v: i for i, v in enumerate(Viseme)}
 
-# Dominance (how strongly a segment imposes its shape) and spread (seconds over
-# which it reaches into its neighbours), after Cohen & Massaro's coarticulation model.
-DOMINANCE: dict[Viseme, tuple[float, float]] = {
-    Viseme.SIL: (0.6, 0.05),
-    Viseme.PP: (6.0, 0.02),
-    Viseme.FF: (3.0, 0.025),
-    Viseme.TH: (0.6, 0.03),
-    Viseme.DD: (0.35, 0.03),
-    Viseme.KK: (0.3, 0.03),
-    Viseme.CH: (1.5, 0.035),
-    Viseme.SS: (1.0, 0.03),
-    Viseme.NN: (0.35, 0.03),
-    Viseme.RR: (0.55, 0.04),
-    Viseme.AA: (0.8, 0.05),
-    Viseme.E: (0.7, 0.05),
-    Viseme.IH: (0.6, 0.05),
-    Viseme.OH: (0.8, 0.06),
-    Viseme.OU: (0.85, 0.06),
+# Dominance (how strongly a segment imposes its shape) and its spread in seconds
+# before the segment (anticipation) and after it (carry-over), after Cohen &
+# Massaro's coarticulation model. Speakers shape the mouth for a sound before it
+# is heard, so anticipation reaches further than carry-over. Lips pressed for
+# /p b m/ or tucked for /f v/ close quickly and part sharply at the release:
+# short anticipation, a few milliseconds of carry-over.
+DOMINANCE: dict[Viseme, tuple[float, float, float]] = {
+    Viseme.SIL: (0.6, 0.05, 0.05),
+    Viseme.PP: (6.0, 0.02, 0.008),
+    Viseme.FF: (3.0, 0.025, 0.008),
+    Viseme.TH: (0.6, 0.045, 0.021),
+    Viseme.DD: (0.35, 0.045, 0.021),
+    Viseme.KK: (0.3, 0.045, 0.021),
+    Viseme.CH: (1.5, 0.0525, 0.0245),
+    Viseme.SS: (1.0, 0.045, 0.021),
+    Viseme.NN: (0.35, 0.045, 0.021),
+    Viseme.RR: (0.55, 0.06, 0.028),
+    Viseme.AA: (0.8, 0.075, 0.035),
+    Viseme.E: (0.7, 0.075, 0.035),
+    Viseme.IH: (0.6, 0.075, 0.035),
+    Viseme.OH: (0.8, 0.09, 0.042),
+    Viseme.OU: (0.85, 0.09, 0.042),
 }
 DOMINANCE_ALPHA = np.array([DOMINANCE[v][0] for v in Viseme])
-DOMINANCE_SPREAD = np.array([DOMINANCE[v][1] for v in Viseme])
+DOMINANCE_BEFORE = np.array([DOMINANCE[v][1] for v in Viseme])
+DOMINANCE_AFTER = np.array([DOMINANCE[v][2] for v in Viseme])
 
 _IPA: dict[str, Viseme] = {}
 for _chars, _vis in (

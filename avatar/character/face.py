@@ -163,7 +163,8 @@ class FacePainter:
         gap = (20.0 * o + 3.0 * mo.smile * (1 - o)) * (1 - press)
         cx, cy = lk.face_cx, lk.mouth_y
         xs = _XS * hw
-        corner = -1.2 - 5.0 * mo.smile + 3.2 * mo.concern
+        # a teller's resting face: the corners sit a little up even when neutral
+        corner = -2.6 - 4.4 * mo.smile + 4.2 * mo.concern
         bend = corner * _XS**2
         bell = np.clip(1 - _XS**2, 0, 1)
         f = bell ** (0.75 - 0.35 * rnd)
@@ -172,7 +173,7 @@ class FacePainter:
         fat = (1 + 0.3 * rnd) * (1 - 0.35 * press)
         bow = 1.6 * np.exp(-((xs / 4.0) ** 2)) - 0.8 * np.exp(-(((np.abs(xs) - 7.5) / 3.5) ** 2))
         up_out = up_in - (5.5 * fat) * bell**0.55 + bow * bell
-        lo_out = lo_in + (7.5 * fat * (1 - 0.45 * tuck)) * bell**0.6 - 3.0 * tuck * bell
+        lo_out = lo_in + (6.3 * fat * (1 - 0.45 * tuck)) * bell**0.6 - 3.0 * tuck * bell
         if gap > 0.4:
             self._poly(
                 img,

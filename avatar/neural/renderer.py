@@ -22,9 +22,13 @@ class NeuralRenderer(PhotoRenderer):
     """Same contract as the other renderers; the mouth comes from the network.
 
     Each frame feeds the last 0.2 s of speech (log-mel, 80 x 16) and the face crop
-    to the model and blends the generated lower face back in; blinks come from
-    the photo renderer. Offered only when ``avatar.neural_model_path`` is set.
+    to the model and blends the generated lower face back in; blinks, gaze, brows
+    and expressions come from the photo rig. The head is kept still so the
+    generated face lines up with the crop it was made from. Offered only when
+    ``avatar.neural_model_path`` is set.
     """
+
+    head_motion = False
 
     def __init__(
         self,
@@ -98,6 +102,7 @@ class NeuralRenderer(PhotoRenderer):
             return
         canvas = out if self.size == SIZE else self._canvas
         np.copyto(canvas, self.asset.face)
+        self.rig.render(self.asset.face, self._pose(ctx, 0.0, 0.5 * ctx.motion.smile), canvas)
         self.last_audio_features = self._mel(ctx.audio)
         pred = self.model(self.last_audio_features, self._face_in)[0]
         x0, y0, x1, y1 = self.face_box
@@ -106,8 +111,5 @@ class NeuralRenderer(PhotoRenderer):
         )
         roi = canvas[y0:y1, x0:x1]
         roi[:] = (roi * (1 - self._blend) + gen * self._blend).astype(np.uint8)
-        if ctx.motion.blink > 0.02:
-            for warp in self._eye_warps:
-                warp.apply(self.asset.face, canvas, None, (ctx.motion.blink, "close_dy"))
         if canvas is not out:
             cv2.resize(canvas, (self.size, self.size), dst=out, interpolation=cv2.INTER_AREA)

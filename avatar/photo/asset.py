@@ -45,6 +45,8 @@ class PhotoAsset:
     eye_width: float
     mouth_region: Region
     eye_regions: tuple[Region, Region]
+    teeth_visible: bool = False
+    lip_curve: float = 0.0
 
 
 def build_photo_asset(
@@ -66,7 +68,10 @@ def build_photo_asset(
     if lm.interocular < 20:
         raise AvatarAssetError(f"face too small in {photo_path} ({lm.interocular:.0f} px between the eyes)")
     m = _alignment(lm)
-    face = cv2.warpAffine(rgb, m, (SIZE, SIZE), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    face = np.asarray(
+        cv2.warpAffine(rgb, m, (SIZE, SIZE), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE),
+        dtype=np.uint8,
+    )
     scale = float(np.hypot(m[0, 0], m[0, 1]))
 
     def tr(p: tuple[float, float]) -> tuple[float, float]:
@@ -76,6 +81,7 @@ def build_photo_asset(
         )
 
     mouth, hw = tr(lm.mouth), lm.mouth_half_width * scale
+    mouth, teeth, curve = teeth_split(face, mouth, hw)
     eyes = (tr(lm.eye_left), tr(lm.eye_right))
     eye_w = lm.eye_width * scale
     mouth_box, mouth_fields = mouth_maps(mouth, hw)
@@ -89,6 +95,8 @@ def build_photo_asset(
         "source": Path(photo_path).name,
         "mouth": mouth,
         "mouth_half_width": hw,
+        "teeth_visible": teeth,
+        "lip_curve": curve,
         "eyes": eyes,
         "eye_width": eye_w,
         "mouth_box": mouth_box,
@@ -134,6 +142,8 @@ def load_photo_asset(path: str | Path) -> PhotoAsset:
         eye_width=float(meta["eye_width"]),
         mouth_region=region("mouth", meta["mouth_box"]),
         eye_regions=(region("eye0", meta["eye_boxes"][0]), region("eye1", meta["eye_boxes"][1])),
+        teeth_visible=bool(meta.get("teeth_visible", False)),
+        lip_curve=float(meta.get("lip_curve", 0.0)),
     )
 
 
@@ -146,6 +156,48 @@ def _alignment(lm: FaceLandmarks) -> npt.NDArray[np.float64]:
     m[0, 2] += SIZE / 2 - (lx + rx) / 2
     m[1, 2] += 0.40 * SIZE - (ly + ry) / 2
     return np.asarray(m, dtype=np.float64)
+
+
+def teeth_split(face: U8, mouth: tuple[float, float], a: float) -> tuple[tuple[float, float], bool, float]:
+    """Where the jaw parts in a smile that shows the upper teeth: just below them.
+
+    The landmarks put the mouth on the lip line, which in a toothy smile is the
+    upper lip's edge; opening there would drag the upper teeth down with the jaw.
+    When a band of teeth (bright, unsaturated rows) starts at the lip line, the
+    split moves to its lower edge so the teeth stay with the upper lip.
+    Returns the (possibly moved) mouth point, whether teeth are visible and how
+    far the teeth's lower edge rises at 0.6 ``a`` from the centre (in ``a``).
+    """
+    mx, my = mouth
+    x0, x1 = int(max(0, mx - 0.5 * a)), int(min(SIZE, mx + 0.5 * a))
+    y0, y1 = int(max(0, my - 0.25 * a)), int(min(SIZE, my + 0.8 * a))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return mouth, False, 0.0
+    teeth = _teeth_mask(face, x0, y0, x1, y1)
+    teeth_rows = teeth.mean(axis=1) > 0.6
+    rows = np.flatnonzero(teeth_rows)
+    if rows.size == 0 or rows[0] + y0 > my + 0.25 * a:
+        return mouth, False, 0.0
+    end = int(rows[0])
+    while end + 1 < teeth_rows.size and teeth_rows[end + 1]:
+        end += 1
+    if end - int(rows[0]) + 1 < 0.1 * a or end + 1 >= teeth_rows.size:
+        return mouth, False, 0.0
+    split = float(y0 + end + 1)
+    lifts = []
+    for side in (-1.0, 1.0):
+        cx = int(mx + side * 0.6 * a)
+        col = _teeth_mask(face, cx - 2, y0, cx + 3, y1).mean(axis=1) > 0.5
+        below = np.flatnonzero(col[: end + 1])
+        if below.size:
+            lifts.append((split - (y0 + float(below[-1]) + 1)) / a)
+    curve = float(np.clip(np.mean(lifts), 0.0, 0.4)) if lifts else 0.0
+    return (mx, split), True, curve
+
+
+def _teeth_mask(face: U8, x0: int, y0: int, x1: int, y1: int) -> npt.NDArray[np.bool_]:
+    hsv = cv2.cvtColor(np.ascontiguousarray(face[y0:y1, max(0, x0) : min(SIZE, x1)]), cv2.COLOR_RGB2HSV)
+    return np.asarray((hsv[..., 2] > 185) & (hsv[..., 1] < 55))
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> Box:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -12,47 +13,21 @@ from avatar.base import Image
 from avatar.clock import FrameClock
 from avatar.engine import FrameContext, PacedRenderer
 from avatar.errors import AvatarConfigError
-from avatar.photo.asset import SIZE, PhotoAsset, Region, load_photo_asset
+from avatar.photo.asset import SIZE, PhotoAsset, load_photo_asset
+from avatar.photo.rig import PhotoRig, Pose
 from avatar.visemes import OPEN, PRESS, ROUND, TEETH_LO, TEETH_UP, WIDTH
 
 F32 = npt.NDArray[np.float32]
 _XS = np.linspace(-1.0, 1.0, 17)
 
 
-class _Warp:
-    """Preallocated identity grid and output patch for one region."""
-
-    def __init__(self, region: Region) -> None:
-        x0, y0, x1, y1 = region.box
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        self.region = region
-        self.base_x, self.base_y = xs, ys
-        self.map_x, self.map_y = xs.copy(), ys.copy()
-        self.patch = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
-
-    def apply(
-        self, face: Image, out: Image, dx: tuple[float, str] | None, dy: tuple[float, str] | None
-    ) -> None:
-        f = self.region.fields
-        if dx is not None:
-            cv2.scaleAdd(f[dx[1]], dx[0], self.base_x, dst=self.map_x)
-        else:
-            np.copyto(self.map_x, self.base_x)
-        if dy is not None:
-            cv2.scaleAdd(f[dy[1]], dy[0], self.base_y, dst=self.map_y)
-        else:
-            np.copyto(self.map_y, self.base_y)
-        cv2.remap(
-            face, self.map_x, self.map_y, cv2.INTER_LINEAR, dst=self.patch, borderMode=cv2.BORDER_REPLICATE
-        )
-        x0, y0, x1, y1 = self.region.box
-        out[y0:y1, x0:x1] = self.patch
-
-
 class PhotoRenderer(PacedRenderer):
-    """Warps the mouth per viseme and closes the eyelids over a prepared portrait.
+    """Brings a prepared portrait to life with one remap per frame (see ``PhotoRig``).
 
-    Renders at the asset's 512x512 and resizes when ``size`` differs.
+    The mouth opens and shapes per viseme, the lids blink, the irises follow the
+    gaze, the head sways, breathes and tilts with the state, and the mouth corners
+    and brows carry the expression. Renders at the asset's 512x512 and resizes
+    when ``size`` differs.
     """
 
     def __init__(
@@ -79,12 +54,21 @@ class PhotoRenderer(PacedRenderer):
         self.asset: PhotoAsset = load_photo_asset(asset_path)
         if size != SIZE and size <= 0:
             raise AvatarConfigError(f"invalid size {size}")
-        self._mouth_warp = _Warp(self.asset.mouth_region)
-        self._eye_warps = tuple(_Warp(r) for r in self.asset.eye_regions)
+        self.rig = PhotoRig(self.asset)
+        self._bend = self.asset.lip_curve * self.asset.mouth_half_width * (_XS / 0.6) ** 2
         self._canvas = np.zeros((SIZE, SIZE, 3), np.uint8)
         mx, my = self.asset.mouth
         a = self.asset.mouth_half_width
         self.mouth_box = (int(mx - 1.1 * a), int(my - 0.5 * a), int(mx + 1.1 * a) + 1, int(my + 0.9 * a) + 1)
+
+    #: Sway, breathe and tilt the head (subclasses that paste generated faces keep it still).
+    head_motion = True
+
+    def _pose(self, ctx: FrameContext, open_: float, wide: float) -> Pose:
+        pose = Pose.from_motion(ctx.motion, open_, wide)
+        if not self.head_motion:
+            pose = replace(pose, tx=0.0, ty=0.0, roll=0.0)
+        return pose
 
     def _draw(self, ctx: FrameContext, out: Image) -> None:
         canvas = out if self.size == SIZE else self._canvas
@@ -92,27 +76,28 @@ class PhotoRenderer(PacedRenderer):
         np.copyto(canvas, face)
         p = ctx.mouth
         o = float(p[OPEN]) * (1.0 - float(p[PRESS]))
-        wide = float(p[WIDTH]) - 0.4 * float(p[ROUND]) + 0.5 * ctx.motion.smile
-        if o > 0.01 or abs(wide) > 0.02:
-            self._mouth_warp.apply(face, canvas, (wide, "wide_dx"), (o, "open_dy"))
-            if o > 0.03:
-                self._cavity(canvas, o, wide, p)
-        if ctx.motion.blink > 0.02:
-            for warp in self._eye_warps:
-                warp.apply(face, canvas, None, (ctx.motion.blink, "close_dy"))
+        mo = ctx.motion
+        wide = float(p[WIDTH]) - 0.4 * float(p[ROUND]) + 0.5 * mo.smile - 0.3 * mo.concern
+        pose = self._pose(ctx, o, wide)
+        self.rig.render(face, pose, canvas)
+        if o > 0.03:
+            self._cavity(canvas, o, wide, p, self.rig.head_offset(pose, self.asset.mouth))
         if canvas is not out:
             cv2.resize(canvas, (self.size, self.size), dst=out, interpolation=cv2.INTER_AREA)
 
-    def _cavity(self, img: Image, o: float, wide: float, p: npt.NDArray[np.float64]) -> None:
-        mx, my = self.asset.mouth
+    def _cavity(
+        self, img: Image, o: float, wide: float, p: npt.NDArray[np.float64], shift: tuple[float, float]
+    ) -> None:
+        mx, my = self.asset.mouth[0] + shift[0], self.asset.mouth[1] + shift[1]
         a = self.asset.mouth_half_width * (1 + 0.1 * wide) * 0.82
         lips = np.clip(1 - _XS**2, 0, 1) ** 0.8
         xs = mx + _XS * a
-        top = my - 0.08 * self.asset.mouth_half_width * o * lips
-        bot = my + 0.47 * self.asset.mouth_half_width * o * lips * 0.85
+        bend = self._bend * (1.0 - 0.5 * o)  # a smiling lip line rises towards the corners
+        top = my - 0.08 * self.asset.mouth_half_width * o * lips - bend
+        bot = my + 0.47 * self.asset.mouth_half_width * o * lips * 0.85 - bend
         self._poly(img, xs, top, bot, (58, 20, 26))
         gap = bot - top
-        if p[TEETH_UP] > 0.05:
+        if p[TEETH_UP] > 0.05 and not self.asset.teeth_visible:
             self._poly(
                 img,
                 xs[2:-2],

@@ -7,6 +7,7 @@ from avatar_fakes import FakeTime
 from avatar.audio_buffer import AudioFrameBuffer, as_pcm16
 from avatar.clock import FrameClock
 from avatar.errors import AudioFormatError, IllegalTransitionError
+from avatar.metrics import peak_offsets_ms, speech_envelope
 from avatar.settings import AvatarSettings
 from avatar.states import AvatarState, StateMachine
 
@@ -104,3 +105,15 @@ def test_settings_validate_kind() -> None:
         AvatarSettings(kind="photo")
     with pytest.raises(ValueError, match="neural_model_path"):
         AvatarSettings(kind="neural", asset_path="x")
+
+
+def test_speech_envelope_does_not_drift_against_the_audio() -> None:
+    sr = 22050  # 220.5 samples per 10 ms hop: rounding the hop would drift 23 ms per 10 s
+    pcm = np.zeros(sr * 20, np.int16)
+    burst = int(19.005 * sr)
+    pcm[burst : burst + 200] = 20000
+    env = speech_envelope(pcm, sr)
+    assert env.size == 2000
+    assert int(np.argmax(env)) == 1900
+    offsets = peak_offsets_ms(np.array([0.0, 1.0, 0.0]), 25, speech_envelope(pcm[: sr // 10], sr), 100.0)
+    assert offsets.size == 0, "no audio peak, nothing matched"

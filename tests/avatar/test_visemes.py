@@ -98,13 +98,57 @@ def test_timeline_from_piper_alignments_uses_sample_counts() -> None:
     ]
 
 
+class FakeIdAlignment:
+    """Piper's PhonemeAlignment: a phoneme, its ids (own + trailing pad 0) and its samples."""
+
+    def __init__(self, phoneme: str, ids: list[int], num_samples: int) -> None:
+        self.phoneme, self.phoneme_ids, self.num_samples = phoneme, ids, num_samples
+
+
+def test_piper_pads_are_shared_between_neighbours() -> None:
+    # ^ = 1000 own + 1000 pad, m = 1000 + 3000 pad, a = 4000 + 2000 pad, $ = 1000 (no pad)
+    al = [
+        FakeIdAlignment("^", [1, 0], 2000),
+        FakeIdAlignment("m", [25, 0], 4000),
+        FakeIdAlignment("a", [14, 0], 6000),
+        FakeIdAlignment("$", [2], 1000),
+    ]
+    exact = VisemeTimeline.from_piper(
+        al, 10000, phoneme_id_samples=[1000, 1000, 1000, 3000, 4000, 2000, 1000]
+    )
+    # each boundary sits in the middle of the pad between two phonemes
+    assert [(v, round(s, 3), round(e, 3)) for v, s, e in exact.segments()] == [
+        (Viseme.SIL, 0.0, 0.15),
+        (Viseme.PP, 0.15, 0.45),
+        (Viseme.AA, 0.45, 1.1),
+        (Viseme.SIL, 1.1, 1.3),
+    ]
+    assert exact.duration == pytest.approx(1.3), "the total stays the audio's length"
+    estimated = VisemeTimeline.from_piper(al, 10000)  # no per-id counts: half of each phoneme is pad
+    assert [round(s, 3) for _, s, _ in estimated.segments()] == [0.0, 0.15, 0.5, 1.05]
+    assert estimated.duration == pytest.approx(1.3)
+    misaligned = VisemeTimeline.from_piper(al, 10000, phoneme_id_samples=[1000, 1000])
+    assert [round(s, 3) for _, s, _ in misaligned.segments()] == [0.0, 0.2, 0.6, 1.2], "plain counts"
+
+
+def test_anticipation_reaches_further_than_carry_over() -> None:
+    tl = VisemeTimeline.from_segments([(Viseme.SIL, 0.0, 0.3), (Viseme.AA, 0.3, 0.5), (Viseme.SIL, 0.5, 0.8)])
+    track = MouthTrack()
+    track.append(tl, 0.0)
+    before, after = np.zeros(8), np.zeros(8)
+    track.sample(0.3 - 0.03, before)
+    track.sample(0.5 + 0.03, after)
+    assert before[OPEN] > after[OPEN] + 0.05, "the mouth opens before the vowel and closes soon after it"
+
+
 def test_track_interpolates_between_visemes() -> None:
     tl = VisemeTimeline.from_segments([(Viseme.AA, 0.0, 0.2), (Viseme.OU, 0.2, 0.4)])
     track = MouthTrack()
     track.append(tl, 0.0)
     out = np.zeros(8)
     track.sample(0.1, out)
-    assert out[OPEN] == pytest.approx(SHAPES[Viseme.AA].open, abs=0.15)
+    # mostly aa at its centre; the anticipation of the rounded ou already shows a little
+    assert out[OPEN] == pytest.approx(SHAPES[Viseme.AA].open, abs=0.2)
     widths = []
     for t in np.linspace(0.04, 0.36, 9):
         track.sample(float(t), out)
@@ -128,3 +172,14 @@ def test_bilabial_closure_survives_coarticulation_and_frame_sampling() -> None:
         frames.append((out[OPEN], out[PRESS]))
     assert any(press > 0.5 and opening < 0.25 for opening, press in frames), frames
     assert max(o for o, _ in frames) > 0.7
+
+
+def test_closure_grazing_a_frame_edge_does_not_shut_the_frame() -> None:
+    tl = VisemeTimeline.from_segments([(Viseme.PP, 0.0, 0.1), (Viseme.AA, 0.1, 0.3)])
+    track = MouthTrack()
+    track.append(tl, 0.0)
+    out, scratch = np.zeros(8), np.zeros((2, 8))
+    track.sample_frame(0.108, 0.148, out, scratch)  # only its first sample still feels the release
+    assert out[PRESS] < 0.5 and out[OPEN] > 0.5, "the vowel that fills the frame is shown"
+    track.sample_frame(0.07, 0.11, out, scratch)  # closed for most of the frame
+    assert out[PRESS] > 0.9
