@@ -6,7 +6,9 @@ total, built cold into a temporary Chroma store (fresh embedder, no cache), then
 --questions held-back BANKING77 questions are asked through the HTTP API
 in-process (FastAPI TestClient), each in a new session.
 
-Keys: build_s, p50_ms, p95_ms (per request), problems, questions_indexed.
+Keys: build_s, p50_ms, p95_ms (per request), problems, questions_indexed,
+embedding_backend (onnx unless the export failed), load_1m (machine load when done:
+timings are only comparable on an idle machine).
 Run: .venv/bin/python bench/knowledge_latency.py [--problems 20000] [--questions 400]
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import sys
 import tempfile
@@ -125,6 +128,8 @@ def main() -> int:
                 "requests": len(timings),
                 "p50_ms": _percentile(timings, 0.5),
                 "p95_ms": _percentile(timings, 0.95),
+                "embedding_backend": index.embedder.backend,
+                "load_1m": round(os.getloadavg()[0], 2),
             }
         )
     )

@@ -16,6 +16,7 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, Embeddable, EmbeddingFunction, Embeddings, Metadata
@@ -172,16 +173,38 @@ class KnowledgeIndex:
             self._client.delete_collection(name)
         self._snapshot_path(version).unlink(missing_ok=True)
 
-    def query(
-        self, version: int, vector: Vectors, top_k: int, *, product: str | None = None
-    ) -> list[Neighbour]:
-        """The ``top_k`` nearest questions, optionally only those under ``product``."""
+    def _collection(self, version: int) -> Collection:
         collection = self._collections.get(version)
         if collection is None:
             collection = self._client.get_collection(
                 self.collection_name(version), embedding_function=self._function
             )
             self._collections[version] = collection
+        return collection
+
+    def vectors(self, version: int) -> tuple[list[str], Vectors]:
+        """Every record of a version: the problem id of each row and the row's embedding."""
+        collection = self._collection(version)
+        step = self._client.get_max_batch_size()
+        problem_ids: list[str] = []
+        chunks: list[Vectors] = []
+        offset = 0
+        while True:
+            page = collection.get(include=["embeddings"], limit=step, offset=offset)
+            ids = page["ids"]
+            if not ids:
+                break
+            problem_ids.extend(i.split("::", 1)[0] for i in ids)
+            chunks.append(np.asarray(page["embeddings"], dtype=np.float32))
+            offset += len(ids)
+        dim = chunks[0].shape[1] if chunks else 0
+        return problem_ids, np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+
+    def query(
+        self, version: int, vector: Vectors, top_k: int, *, product: str | None = None
+    ) -> list[Neighbour]:
+        """The ``top_k`` nearest questions, optionally only those under ``product``."""
+        collection = self._collection(version)
         result = collection.query(
             query_embeddings=vector.reshape(1, -1),
             n_results=top_k,

