@@ -23,6 +23,8 @@ from server.runtime import Runtime
 
 PATH = "/admin"
 ADMIN_ROLES = frozenset({Role.EDITOR, Role.SUPERVISOR, Role.ADMIN})
+MAX_BODY_BYTES = 20 * 1024 * 1024
+"""Import files and edited tables are bigger than the customer API's limit; staff only."""
 
 
 class LazyAdmin:
@@ -42,6 +44,11 @@ class LazyAdmin:
                 await send({"type": "websocket.close", "code": 4401})
                 return
             await denied(scope, receive, send)
+            return
+        declared = conn.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            too_big = JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+            await too_big(scope, receive, send)
             return
         app = self._app or await self._build(conn)
         await app(scope, receive, send)
@@ -73,7 +80,7 @@ class LazyAdmin:
 
         holder = FastAPI()
         gr.mount_gradio_app(holder, blocks, path=PATH, auth_dependency=user_of, ssr_mode=False,
-                            show_error=True)  # fmt: skip
+                            show_error=True, max_file_size=MAX_BODY_BYTES)  # fmt: skip
         gradio_app: ASGIApp = holder.routes[-1].app  # type: ignore[attr-defined]
         blocks.run_startup_events()
         await blocks.run_extra_startup_events()

@@ -3,15 +3,22 @@
 The new version's collection is built completely while the old one serves;
 only after the gate passes does the manifest point at it and the Brain swap
 to a retriever on it, so a live session sees the old version or the new one,
-never a half-built index.
+never a half-built index. Replicas sharing the index directory publish one at
+a time (a file lock beside the manifest), so two never claim the same number.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+from knowledge.admin.follow import activate_and_serve
+from knowledge.retrieval import Retriever
 from knowledge.schema import KnowledgeBase
 from knowledge.versions import (
     GateReport,
@@ -41,8 +48,20 @@ class Published:
     report: GateReport
 
 
+@contextmanager
+def _replica_lock(index_dir: Path) -> Iterator[None]:
+    """Exclusive across the processes sharing ``index_dir`` (blocks until the other one is done)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / "publish.lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class Publisher:
-    """One publish or rollback at a time per process."""
+    """One publish or rollback at a time, across the replicas sharing the index directory."""
 
     def __init__(self, runtime: Runtime, releases: ReleaseLog) -> None:
         self._runtime = runtime
@@ -60,15 +79,13 @@ class Publisher:
         settings = self._runtime.settings
         admin = settings.admin
         index = self._runtime.index
-        with self._lock:
+        with self._lock, _replica_lock(settings.knowledge.index_dir):
             indexed, held = split_holdout(kb, admin.holdout_percent)
             version = max(index.versions(), default=0) + 1
             index.build(indexed, version)
             try:
                 candidate = open_retriever(index, settings, version)
-                report = run_gate(
-                    candidate, self._runtime.brain.retriever, held + golden, admin.max_accuracy_drop
-                )
+                report = run_gate(candidate, self._live(), held + golden, admin.max_accuracy_drop)
             except BaseException:
                 index.drop(version)
                 raise
@@ -80,16 +97,21 @@ class Publisher:
             self._releases.record(
                 Release(version, actor, reviewer, now_iso(), admin.holdout_percent, gate, note), kb
             )
-            index.activate(version)
-            self._runtime.brain.use_retriever(candidate)
+            activate_and_serve(self._runtime, candidate)
             log.info("knowledge published", extra={"version": version})
             return Published(version, report)
+
+    def _live(self) -> Retriever | None:
+        """The version the manifest names (another replica may have published it moments ago)."""
+        served = self._runtime.brain.retriever
+        active = self._runtime.index.active_version()
+        if active is None or active == served.version:
+            return served
+        return open_retriever(self._runtime.index, self._runtime.settings, active)
 
     def rollback(self, version: int) -> None:
         settings = self._runtime.settings
         index = self._runtime.index
-        with self._lock:
-            retriever = open_retriever(index, settings, version)
-            index.activate(version)
-            self._runtime.brain.use_retriever(retriever)
+        with self._lock, _replica_lock(settings.knowledge.index_dir):
+            activate_and_serve(self._runtime, open_retriever(index, settings, version))
             log.info("knowledge rolled back", extra={"version": version})

@@ -47,6 +47,7 @@ class PlaygroundResult:
     reply: BrainReply
     candidates: list[Candidate]
     version_label: str
+    session_id: str  # ask again with it to continue the conversation (a clarification's answer)
 
 
 class AdminService:
@@ -64,6 +65,7 @@ class AdminService:
         )  # fmt: skip
         self._preview: Retriever | None = None
         self._retrievers: dict[int, Retriever] = {}
+        self._playground_memory = MemoryStore(max_turns=runtime.settings.brain.memory_turns)
 
     # -- who may do what -------------------------------------------------------------------------
     @staticmethod
@@ -169,6 +171,25 @@ class AdminService:
         self.drafts.move(draft.id, DraftState.DISCARDED, user.name)
         self.runtime.store.audit(user.name, "kb.discard", draft_id=draft.id)
 
+    def add_golden(self, user: StaffUser, text: str, problem_id: str) -> None:
+        """A question the given problem must keep answering (top-1) on every publish."""
+        self.require(user, EDITORS)
+        if len(text.strip()) < 3:
+            raise ValueError("write the customer's question")
+        if problem_id.strip() not in {r.problem.id for r in self.draft(user).kb.problem_refs()}:
+            raise LookupError(f"no live problem {problem_id.strip()!r} in the draft")
+        self.drafts.add_golden(text.strip(), problem_id.strip(), user.name)
+        self.runtime.store.audit(user.name, "kb.golden_add", problem_id=problem_id.strip(), text=text.strip())
+
+    def remove_golden(self, user: StaffUser, golden_id: int) -> None:
+        """Removing a question weakens the gate, so only a reviewer may."""
+        self.require(user, REVIEWERS)
+        row = next((g for g in self.drafts.golden() if g.id == golden_id), None)
+        if row is None:
+            raise LookupError(f"no golden question #{golden_id}")
+        self.drafts.remove_golden(golden_id)
+        self.runtime.store.audit(user.name, "kb.golden_remove", problem_id=row.problem_id, text=row.text)
+
     def golden_questions(self) -> list[RegressionQuestion]:
         return [RegressionQuestion(g.text, g.problem_id, "golden") for g in self.drafts.golden()]
 
@@ -218,11 +239,14 @@ class AdminService:
             self._retrievers[version] = open_retriever(self.runtime.index, self.runtime.settings, version)
         return self._retrievers[version], f"v{version}"
 
-    def ask(self, text: str, target: str = "live") -> PlaygroundResult:
+    def ask(self, text: str, target: str = "live", session_id: str | None = None) -> PlaygroundResult:
+        """What the live Brain (same policy, memory size and answer writer) replies on ``target``."""
         retriever, label = self.retriever_for(target)
-        brain = Brain(retriever, policy_config(self.runtime.settings), MemoryStore(max_turns=4))
-        reply = brain.respond(f"playground-{uuid.uuid4().hex}", text)
-        return PlaygroundResult(reply, retriever.retrieve(mask_pii(text)).candidates, label)
+        rt = self.runtime
+        brain = Brain(retriever, policy_config(rt.settings), self._playground_memory, rt.writer)
+        session = session_id or f"playground-{uuid.uuid4().hex}"
+        reply = brain.respond(session, text)
+        return PlaygroundResult(reply, retriever.retrieve(mask_pii(text)).candidates, label, session)
 
     # -- unanswered inbox ------------------------------------------------------------------------
     def inbox(self, user: StaffUser) -> list[Group]:
@@ -230,6 +254,14 @@ class AdminService:
         known = {normalise(q) for ref in kb.problem_refs(include_retired=True) for q in ref.problem.questions}
         threshold = self.runtime.settings.admin.inbox_group_threshold
         return group(unanswered(self.engine), self.runtime.index.embedder, threshold, known)
+
+    def suggest(self, user: StaffUser, text: str) -> tuple[str, float] | None:
+        """The draft problem the live index finds nearest to ``text`` (problem id, score)."""
+        best = self.runtime.brain.retriever.retrieve(mask_pii(text)).best
+        if best is None:
+            return None
+        known = {ref.problem.id for ref in self.draft(user).kb.problem_refs()}
+        return (best.ref.problem.id, best.score) if best.ref.problem.id in known else None
 
     def inbox_add_similar(self, user: StaffUser, text: str, problem_id: str) -> Draft:
         self.require(user, EDITORS)

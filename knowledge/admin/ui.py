@@ -15,6 +15,7 @@ from knowledge.admin.drafts import IllegalTransition
 from knowledge.admin.editing import EditError, ProblemForm, move_problem, rename_node, set_status
 from knowledge.admin.publish import PublishBlocked
 from knowledge.admin.service import AdminService, Forbidden
+from knowledge.index import IndexNotBuiltError
 from knowledge.io import ImportFormatError
 from knowledge.schema import KnowledgeBase, ProblemStatus
 from server.auth.service import StaffAuth
@@ -22,7 +23,9 @@ from server.auth.tokens import SESSION_COOKIE
 from server.auth.users import StaffUser
 
 F = TypeVar("F", bound=Callable[..., Any])
-_KNOWN = (Forbidden, EditError, IllegalTransition, ImportFormatError, LookupError, ValueError)
+_KNOWN = (
+    Forbidden, EditError, IllegalTransition, ImportFormatError, IndexNotBuiltError, LookupError, ValueError,
+)  # fmt: skip
 TREE_COLUMNS = ["product", "scenario", "problem_id", "standard question", "status", "similar"]
 
 
@@ -130,14 +133,21 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
     def issues_md(issues: list[Any]) -> str:
         return "\n".join(f"- **{i.level.value}**: {i.message}" for i in issues) or "No problems found."
 
+    # Gradio passes the request only to a parameter annotated gr.Request, never through *args.
     @_shown
-    def check(*args: Any) -> str:
-        *values, request = args
+    def check(  # noqa: PLR0917 (Gradio passes the form's fields positionally)
+        pid: str, prod: str, prod_name: str, scen: str, scen_name: str, std: str, similar: str,
+        answer: str, tags: str, request: gr.Request,
+    ) -> str:  # fmt: skip
+        values = (pid, prod, prod_name, scen, scen_name, std, similar, answer, tags)
         return issues_md(service.check(who(request), form(*values)))
 
     @_shown
-    def save(*args: Any) -> tuple[str, str]:
-        *values, accept, request = args
+    def save(  # noqa: PLR0917 (Gradio passes the form's fields positionally)
+        pid: str, prod: str, prod_name: str, scen: str, scen_name: str, std: str, similar: str,
+        answer: str, tags: str, accept: bool, request: gr.Request,
+    ) -> tuple[str, str]:  # fmt: skip
+        values = (pid, prod, prod_name, scen, scen_name, std, similar, answer, tags)
         result = service.save_problem(who(request), form(*values), accept_warnings=bool(accept))
         verdict = (
             "Saved to the draft." if result.saved else "Not saved: fix the errors or accept the warnings."
@@ -172,7 +182,8 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
         )
         return f"{node_id} renamed."
 
-    with gr.Blocks(title="Digital Teller — knowledge admin") as blocks:
+    # analytics off: Gradio would otherwise call home (version check, usage) from a bank's server
+    with gr.Blocks(title="Digital Teller — knowledge admin", analytics_enabled=False) as blocks:
         status = gr.Markdown()
         with gr.Tab("Knowledge"):
             with gr.Row():

@@ -153,19 +153,6 @@ def _review_tab(service: AdminService, who: Who, shown: Guard, status_md: Any, s
         service.rollback(who(request), int(version))
         return f"Rolled back: v{int(version)} is live.", status_md(request)
 
-    @shown
-    def golden() -> pd.DataFrame:
-        rows = [[g.id, g.text, g.problem_id, g.added_by] for g in service.drafts.golden()]
-        return pd.DataFrame(rows, columns=["id", "question", "problem_id", "added by"])
-
-    @shown
-    def add_golden(text: str, problem_id: str, request: gr.Request) -> pd.DataFrame:
-        user = who(request)
-        service.require(user, frozenset({user.role}))
-        service.drafts.add_golden(text.strip(), problem_id.strip(), user.name)
-        service.runtime.store.audit(user.name, "kb.golden_add", problem_id=problem_id)
-        return golden()
-
     with gr.Tab("Review & publish"):
         diff_btn = gr.Button("Show draft changes against the live version")
         diff_table = gr.Dataframe(headers=DIFF_COLUMNS, interactive=False)
@@ -189,21 +176,45 @@ def _review_tab(service: AdminService, who: Who, shown: Guard, status_md: Any, s
             rollback_btn = gr.Button("Roll back to this version")
         refresh.click(versions, None, [versions_table], api_name="versions")
         rollback_btn.click(rollback, [version], [result, status], api_name="rollback")
-        gr.Markdown(
-            "**Golden set**: questions with the problem that must answer them; checked on every publish."
-        )
-        golden_table = gr.Dataframe(interactive=False)
-        with gr.Row():
-            g_text, g_pid = gr.Textbox(label="Question"), gr.Textbox(label="Problem id")
-            g_add = gr.Button("Add to golden set")
-        g_add.click(add_golden, [g_text, g_pid], [golden_table], api_name="add_golden")
-        refresh.click(golden, None, [golden_table])
+        _golden_set(service, who, shown, refresh)
+
+
+def _golden_set(service: AdminService, who: Who, shown: Guard, refresh: Any) -> None:
+    """The team's golden regression questions (inside the review tab)."""
+
+    @shown
+    def golden() -> pd.DataFrame:
+        rows = [[g.id, g.text, g.problem_id, g.added_by] for g in service.drafts.golden()]
+        return pd.DataFrame(rows, columns=["id", "question", "problem_id", "added by"])
+
+    @shown
+    def add_golden(text: str, problem_id: str, request: gr.Request) -> pd.DataFrame:
+        service.add_golden(who(request), text, problem_id)
+        return golden()
+
+    @shown
+    def remove_golden(golden_id: float | None, request: gr.Request) -> pd.DataFrame:
+        if golden_id is None:
+            raise gr.Error("give the id of the golden question to remove")
+        service.remove_golden(who(request), int(golden_id))
+        return golden()
+
+    gr.Markdown("**Golden set**: questions with the problem that must answer them; checked on every publish.")
+    golden_table = gr.Dataframe(interactive=False)
+    with gr.Row():
+        g_text, g_pid = gr.Textbox(label="Question"), gr.Textbox(label="Problem id")
+        g_add = gr.Button("Add to golden set")
+        g_id = gr.Number(label="Golden question id", precision=0)
+        g_remove = gr.Button("Remove (supervisor/admin)")
+    g_add.click(add_golden, [g_text, g_pid], [golden_table], api_name="add_golden")
+    g_remove.click(remove_golden, [g_id], [golden_table], api_name="remove_golden")
+    refresh.click(golden, None, [golden_table])
 
 
 def _playground_tab(service: AdminService, who: Who, shown: Guard) -> None:
     @shown
-    def ask(text: str, target: str) -> tuple[str, pd.DataFrame, str, list[dict[str, Any]]]:
-        result = service.ask(text, target)
+    def ask(text: str, target: str, session: str) -> tuple[str, pd.DataFrame, str, list[dict[str, Any]], str]:
+        result = service.ask(text, target, session or None)
         reply = result.reply
         rows = [
             [c.ref.problem.id, c.ref.product_id, round(c.score, 4), round(c.dense, 4), round(c.lexical, 4)]
@@ -221,6 +232,7 @@ def _playground_tab(service: AdminService, who: Who, shown: Guard) -> None:
             pd.DataFrame(rows, columns=["problem", "product", "score", "dense", "lexical"]),
             reply.text,
             cites,
+            result.session_id,
         )
 
     @shown
@@ -228,54 +240,84 @@ def _playground_tab(service: AdminService, who: Who, shown: Guard) -> None:
         return f"Draft preview #{service.build_preview(who(request))} built; choose 'draft' and ask."
 
     with gr.Tab("Playground"):
+        session = gr.Textbox(visible=False)  # the conversation's session id (a Textbox: API callers pass it)
         with gr.Row():
             text = gr.Textbox(label="Question", scale=4)
             target = gr.Dropdown(["live", "draft"], value="live", label="Knowledge", allow_custom_value=True)
         with gr.Row():
             ask_btn, preview_btn = gr.Button("Ask", variant="primary"), gr.Button("Build draft preview")
+            restart = gr.Button("New conversation")
         decision = gr.Markdown()
         candidates = gr.Dataframe(interactive=False, label="Top candidates")
         answer = gr.Textbox(label="Answer", lines=4)
         citations = gr.JSON(label="Citations")
-        ask_btn.click(ask, [text, target], [decision, candidates, answer, citations], api_name="ask")
-        text.submit(ask, [text, target], [decision, candidates, answer, citations])
+        outputs = [decision, candidates, answer, citations, session]
+        ask_btn.click(ask, [text, target, session], outputs, api_name="ask")
+        text.submit(ask, [text, target, session], outputs)
+        restart.click(lambda: "", None, [session])
         preview_btn.click(build, None, [decision], api_name="build_preview")
 
 
 def _inbox_tab(service: AdminService, who: Who, shown: Guard, fields: list[Any]) -> None:
+    columns = ["group", "sessions", "why", "question", "nearest problem", "also asked"]
+
     @shown
-    def refresh(request: gr.Request) -> pd.DataFrame:
-        rows = [
-            [
-                n,
-                len(g.sessions),
-                ", ".join(f"{k}:{v}" for k, v in g.whys.items()),
-                g.lead,
-                "\n".join(g.texts[1:6]),
-            ]
-            for n, g in enumerate(service.inbox(who(request)), start=1)
-        ]
-        return pd.DataFrame(rows, columns=["group", "sessions", "why", "question", "also asked"])
+    def refresh(request: gr.Request) -> tuple[pd.DataFrame, Any]:
+        user = who(request)
+        groups = service.inbox(user)
+        rows = []
+        for n, g in enumerate(groups, start=1):
+            near = service.suggest(user, g.lead)
+            rows.append(
+                [
+                    n,
+                    len(g.sessions),
+                    ", ".join(f"{k}:{v}" for k, v in g.whys.items()),
+                    g.lead,
+                    f"{near[0]} ({near[1]:.2f})" if near else "",
+                    "\n".join(g.texts[1:6]),
+                ]
+            )
+        choices = list(dict.fromkeys(t for g in groups for t in g.texts))
+        return pd.DataFrame(rows, columns=columns), gr.update(choices=choices)
+
+    @shown
+    def suggest(text: str, request: gr.Request) -> str:
+        near = service.suggest(who(request), text) if text and text.strip() else None
+        return near[0] if near else ""
 
     @shown
     def add(text: str, problem_id: str, request: gr.Request) -> str:
+        if not text or not text.strip() or not problem_id.strip():
+            raise gr.Error("choose a question and the problem it belongs to")
         service.inbox_add_similar(who(request), text.strip(), problem_id.strip())
         return f"Added to {problem_id} in the draft."
+
+    @shown
+    def new_problem(text: str, request: gr.Request) -> list[str]:
+        """The Knowledge tab's form, filled for a new problem placed beside the nearest one."""
+        if not text or not text.strip():
+            raise gr.Error("choose a question first")
+        user = who(request)
+        near = service.suggest(user, text)
+        refs = {r.problem.id: r for r in service.draft(user).kb.problem_refs()}
+        ref = refs.get(near[0]) if near else None
+        place = [ref.product_id, ref.product_name, ref.scenario_id, ref.scenario_name] if ref else [""] * 4
+        slug = "_".join(w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split()[:6])
+        return [slug, *place, text.strip(), "", "", "", "Write the answer on the Knowledge tab and save."]
 
     with gr.Tab("Unanswered"):
         refresh_btn = gr.Button("Refresh")
         groups = gr.Dataframe(interactive=False, label="Unanswered questions, grouped")
         with gr.Row():
-            question, problem_id = gr.Textbox(label="Question"), gr.Textbox(label="Problem id")
+            question = gr.Dropdown([], label="Question", allow_custom_value=True, scale=3)
+            problem_id = gr.Textbox(label="Problem id (nearest suggested)")
             add_btn, new_btn = gr.Button("Add as similar question"), gr.Button("New problem from this")
         out = gr.Markdown()
-        refresh_btn.click(refresh, None, [groups], api_name="inbox")
+        refresh_btn.click(refresh, None, [groups, question], api_name="inbox")
+        question.change(suggest, [question], [problem_id], api_name="inbox_suggest")
         add_btn.click(add, [question, problem_id], [out], api_name="inbox_add_similar")
-        new_btn.click(
-            lambda q: ("", q, "Fill in the problem on the Knowledge tab."),
-            [question],
-            [fields[0], fields[5], out],
-        )
+        new_btn.click(new_problem, [question], [*fields, out], api_name="inbox_new_problem")
 
 
 def _analytics_tab(service: AdminService, shown: Guard) -> None:

@@ -1,21 +1,37 @@
-"""A small real knowledge base (three demo products), its index, and staff users, per test."""
+"""A small real knowledge base (three demo products), its index, and staff users, per test.
+
+``live_admin`` also serves the whole app with uvicorn on a free port and
+drives the mounted admin with ``gradio_client`` as a logged-in staff user.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client would call home otherwise
+
+import httpx
 import pytest
+import uvicorn
 
 from knowledge.admin.service import AdminService
 from knowledge.embedding_cache import CachingEmbedder
 from knowledge.loader import load_knowledge_base
 from knowledge.schema import KnowledgeBase, Lexicon, LexiconWord
+from server.app import create_app
 from server.auth.service import store_engine
 from server.auth.users import Role, StaffUser, UserDirectory
 from server.config import Settings
 from server.runtime import Runtime, open_index, open_runtime
+from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,8 +85,11 @@ def admin_settings(workdir: Path, **admin: object) -> Settings:
 
 
 @pytest.fixture()
-def admin_env(tmp_path: Path, caching_embedder: CachingEmbedder) -> Iterator[AdminEnv]:
-    settings = admin_settings(tmp_path)
+def admin_env(
+    request: pytest.FixtureRequest, tmp_path: Path, caching_embedder: CachingEmbedder
+) -> Iterator[AdminEnv]:
+    """Parametrize indirectly with a dict of admin settings, e.g. ``{"single_step_publish": True}``."""
+    settings = admin_settings(tmp_path, **getattr(request, "param", {}))
     kb = small_kb()
     index = open_index(settings, caching_embedder)
     index.activate(index.build(kb))
@@ -89,3 +108,69 @@ def admin_env(tmp_path: Path, caching_embedder: CachingEmbedder) -> Iterator[Adm
         yield AdminEnv(runtime, AdminService(runtime), users, kb)
     finally:
         runtime.close()
+
+
+@contextlib.contextmanager
+def login(base: str, username: str) -> Iterator[httpx.Client]:
+    """An HTTP client holding ``username``'s staff session cookie (through the real login form)."""
+    with httpx.Client(base_url=base, timeout=300) as client:
+        form = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None, form.text[:500]
+        done = client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        )
+        assert done.status_code == 303, done.text[:500]
+        yield client
+
+
+@dataclass
+class LiveAdmin:
+    """The app served by uvicorn; ``client(user)`` drives its mounted admin with gradio_client."""
+
+    base: str
+    downloads: Path
+    env: AdminEnv
+    _clients: list[Any] = field(default_factory=list)
+
+    def client(self, username: str) -> Any:
+        from gradio_client import Client
+
+        with login(self.base, username) as http:
+            cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+            assert http.get("/admin/").status_code == 200  # builds the Blocks on first use
+        client = Client(
+            f"{self.base}/admin/", headers={"Cookie": cookie}, verbose=False, analytics_enabled=False,
+            download_files=str(self.downloads), httpx_kwargs={"timeout": 300},
+        )  # fmt: skip
+        self._clients.append(client)
+        return client
+
+    def ask(self, text: str, session_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": text} | ({"session_id": session_id} if session_id else {})
+        response = httpx.post(f"{self.base}/api/v1/ask", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+@pytest.fixture()
+def live_admin(admin_env: AdminEnv, tmp_path: Path) -> Iterator[LiveAdmin]:
+    port = free_port()
+    app = create_app(runtime=admin_env.runtime)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, name="uvicorn-admin", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:  # a test waiting for its server thread, not backpressure
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    live = LiveAdmin(f"http://127.0.0.1:{port}", tmp_path / "downloads", admin_env)
+    try:
+        yield live
+    finally:
+        for client in live._clients:
+            client.close()
+        server.should_exit = True
+        thread.join(timeout=30)

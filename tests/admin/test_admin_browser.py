@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import uvicorn
 from conftest import PASSWORD, REPO, AdminEnv
 
 from server.app import create_app
+from tests.servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "var" / "screenshots" / "admin_after_login.png"
@@ -27,20 +27,18 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.browser
 # Gradio's queue and uvicorn's thread leave sockets/loops for the GC at teardown (not our code).
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings(
+    "ignore::ResourceWarning",
+    "ignore::pytest.PytestUnraisableExceptionWarning",
+    "ignore::pandas.errors.Pandas4Warning",  # Gradio's queue summary sets a deprecated pandas option
+)
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install -y chromium")
 def test_admin_after_login_in_chromium(admin_env: AdminEnv) -> None:
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime=admin_env.runtime), port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
