@@ -44,6 +44,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 kb: setup
 	$(BIN)/teller kb build --if-missing
+	# Approved answers are spoken verbatim: synthesise them once (skips what is cached).
+	$(BIN)/python -m server.voice.warm
 
 lint: setup
 	$(BIN)/ruff check server avatar knowledge tests bench
@@ -52,6 +54,10 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/knowledge_eval.py
 	$(BIN)/python bench/knowledge_latency.py
+	$(BIN)/python bench/avatar_fps.py
+	$(BIN)/python bench/voice_latency.py --questions 6 --max-concurrency 2
+	$(BIN)/python bench/takeover.py --takeovers 20
+	$(BIN)/python bench/llm_grounding.py
 
 clean:
 	rm -rf var

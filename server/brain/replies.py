@@ -6,7 +6,7 @@ from knowledge.retrieval import Candidate
 from knowledge.schema import KnowledgeBase
 from server.brain.policy import Reason, Verdict
 
-_HANDOFF_LINES = {
+HANDOFF_LINES = {
     Reason.CUSTOMER_REQUEST: (
         "Of course. I'm connecting you with a colleague now. They will see our conversation, "
         "so you won't need to repeat yourself."
@@ -50,8 +50,8 @@ def reply_text(verdict: Verdict, kb: KnowledgeBase) -> str:
         return clarify_text(verdict.candidates[0], verdict.candidates[1])
     if reason is Reason.SMALL_TALK:
         return f"Hello, I'm {kb.name}'s digital teller. {scope_line(kb)} What can I do for you?"
-    if reason in _HANDOFF_LINES and verdict.decision.value == "handoff":
-        line = _HANDOFF_LINES[reason]
+    if reason in HANDOFF_LINES and verdict.decision.value == "handoff":
+        line = HANDOFF_LINES[reason]
         if reason is Reason.URGENT:
             steps = (
                 verdict.candidates[0].ref.problem.answer

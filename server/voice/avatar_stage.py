@@ -12,7 +12,6 @@ from pipecat.frames.frames import (
     Frame,
     InterruptionFrame,
     OutputImageRawFrame,
-    SpeechOutputAudioRawFrame,
     StartFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
@@ -32,9 +31,13 @@ class AvatarStage(FrameProcessor):
     """Owns one renderer and its frame loop; the loop is the only source of bot audio.
 
     TTS audio is not forwarded as it comes: it is pushed into the renderer, and
-    every rendered frame goes out with exactly the audio it shows (silence when
-    idle, so the transport can tell when the bot starts and stops speaking), so
-    the mouth and the sound cannot drift apart. An interruption clears the renderer, which
+    every rendered frame that speaks goes out with exactly the audio it shows, so
+    the mouth and the sound cannot drift apart. Idle frames carry no audio at all:
+    the transport fills its own silence, so a reply never queues behind silence
+    pushed earlier (an output that ran slow for a while starts every reply with
+    an empty queue). The TTS stop frame is held until the renderer has played the
+    utterance, so it reaches the transport right behind the last audio and marks
+    the end of the bot's speech there. An interruption clears the renderer, which
     is idle and silent on the next frame. If rendering fails the stage degrades
     to audio only and says so once.
     """
@@ -47,6 +50,7 @@ class AvatarStage(FrameProcessor):
         self._loop_task: asyncio.Task[None] | None = None
         self._size = (renderer.size, renderer.size)
         self._passthrough = False
+        self._stop_pending: TTSStoppedFrame | None = None
         self.frames_sent = 0
 
     @property
@@ -63,6 +67,7 @@ class AvatarStage(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             self._renderer.clear()
+            self._stop_pending = None
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame) and self._passthrough:
             await self.push_frame(frame, direction)
@@ -70,9 +75,12 @@ class AvatarStage(FrameProcessor):
             self._marks.mark("tts_audio")
             visemes = frame.visemes if isinstance(frame, VisemeAudioFrame) else None
             self._renderer.push_audio(frame.audio, visemes, sample_rate=frame.sample_rate)
-        elif isinstance(frame, TTSStoppedFrame):
+        elif isinstance(frame, TTSStoppedFrame) and not self._passthrough:
             self._renderer.end_of_speech()
-            await self.push_frame(frame, direction)
+            if self._renderer.playback_position().finished:
+                await self.push_frame(frame, direction)
+            else:
+                self._stop_pending = frame
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._set_state(AvatarState.LISTENING)
             await self.push_frame(frame, direction)
@@ -94,10 +102,8 @@ class AvatarStage(FrameProcessor):
         rate = self._renderer.sample_rate
         video = self._video
         speaking = False
-        silence = bytes(2 * round(rate / self._renderer.fps))
         try:
             async for frame in self._renderer.frames():
-                speaking = speaking and frame.speaking
                 if video:
                     try:
                         image = frame.image.tobytes()
@@ -107,18 +113,26 @@ class AvatarStage(FrameProcessor):
                     else:
                         await self.push_frame(OutputImageRawFrame(image=image, size=self._size, format="RGB"))
                         self.frames_sent += 1
-                if frame.audio.size and not speaking:
-                    speaking = True
-                    self._marks.mark("first_reply_frame")
-                audio = frame.audio.tobytes() if frame.audio.size else silence
-                await self.push_frame(
-                    SpeechOutputAudioRawFrame(audio=audio, sample_rate=rate, num_channels=1)
-                )
+                if frame.audio.size:
+                    if not speaking:
+                        speaking = True
+                        self._marks.mark("first_reply_frame")
+                    await self.push_frame(
+                        TTSAudioRawFrame(audio=frame.audio.tobytes(), sample_rate=rate, num_channels=1)
+                    )
+                    continue
+                speaking = False
+                if self._stop_pending is not None:
+                    stop, self._stop_pending = self._stop_pending, None
+                    await self.push_frame(stop)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("avatar stopped; the session continues with audio only")
             self._passthrough = True
+            if self._stop_pending is not None:
+                stop, self._stop_pending = self._stop_pending, None
+                await self.push_frame(stop)
 
     async def _stop(self) -> None:
         if self._loop_task is not None:

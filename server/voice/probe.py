@@ -40,9 +40,12 @@ class _QueuedAudioTrack(MediaStreamTrack):
         self._pts = 0
         self._start: float | None = None
         self.utterance_ends: list[float] = []
+        self.utterance_starts: list[float] = []
         self._end_at_sample: int | None = None
+        self._start_at_sample: int | None = None
 
     def queue(self, samples: npt.NDArray[np.int16]) -> None:
+        self._start_at_sample = self._pts + len(self._pending)
         self._pending = np.concatenate([self._pending, samples])
         self._end_at_sample = self._pts + len(self._pending)
 
@@ -61,6 +64,9 @@ class _QueuedAudioTrack(MediaStreamTrack):
         frame.sample_rate = SEND_RATE
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, SEND_RATE)
+        if self._start_at_sample is not None and self._pts + FRAME_SAMPLES > self._start_at_sample:
+            self.utterance_starts.append(time.monotonic())
+            self._start_at_sample = None
         self._pts += FRAME_SAMPLES
         if self._end_at_sample is not None and self._pts >= self._end_at_sample:
             self.utterance_ends.append(time.monotonic())
@@ -72,6 +78,7 @@ class _QueuedAudioTrack(MediaStreamTrack):
 class ProbeLog:
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     audio_onsets: list[float] = field(default_factory=list)
+    loud_times: list[float] = field(default_factory=list)  # arrival of every loud reply frame
     audio_samples: list[npt.NDArray[np.int16]] = field(default_factory=list)
     video_frames: int = 0
     first_video_at: float | None = None
@@ -148,6 +155,7 @@ class VoiceProbe:
                     self._changed.set()
                 if loud:
                     self.last_loud_at = time.monotonic()
+                    self.log.loud_times.append(self.last_loud_at)
                 self._speaking = loud
                 self.log.audio_samples.append(samples)
         except MediaStreamError:
@@ -175,9 +183,37 @@ class VoiceProbe:
     def utterance_ends(self) -> list[float]:
         return self._mic.utterance_ends
 
+    @property
+    def utterance_starts(self) -> list[float]:
+        """When the first sample of each queued utterance was sent."""
+        return self._mic.utterance_starts
+
+    def reply_audio_end(self, since: float, gap_s: float = 0.5) -> float:
+        """End of the reply audio playing at ``since``: the last loud frame before a ``gap_s`` pause.
+
+        ``since`` itself when nothing loud arrived within ``gap_s`` of it.
+        """
+        end = since
+        for t in self.log.loud_times:
+            if t < since:
+                continue
+            if t - end > gap_s:
+                break
+            end = t
+        return end
+
     async def wait_quiet(self, quiet_s: float = 1.2, within: float = 60.0) -> None:
         """Wait until no reply audio has come for ``quiet_s`` seconds."""
         await self.wait_for(lambda: time.monotonic() - self.last_loud_at > quiet_s, within)
+
+    async def wait_idle(self, after: float, within: float = 60.0) -> None:
+        """Wait until the server says the avatar went idle after ``after`` (the reply was played)."""
+
+        def idle() -> bool:
+            states = (e for t, e in self.log.events if t > after and e.get("type") == "state")
+            return any(e.get("avatar") == "idle" for e in states)
+
+        await self.wait_for(idle, within)
 
     def send(self, message: dict[str, Any]) -> None:
         self._channel.send(json.dumps(message))

@@ -57,6 +57,9 @@ def _media_params(settings: Settings) -> dict[str, Any]:
         "audio_out_enabled": True,
         "audio_in_sample_rate": 16_000,
         "audio_out_sample_rate": settings.voice.audio_out_sample_rate,
+        # pipecat writes one chunk at a time and waits until the track has sent it; a late
+        # wake-up then inserts silence, so under load small chunks play slower than real time
+        "audio_out_10ms_chunks": 10,
         "video_out_enabled": settings.voice.video,
         "video_out_is_live": True,
         "video_out_width": size,

@@ -1,18 +1,42 @@
-"""faster-whisper on a local model, tuned for short customer turns."""
+"""faster-whisper on a local model, tuned for short customer turns.
+
+Whisper pads every input to 30 seconds, and on a CPU the encoder pass over
+those 30 seconds is most of the time a transcription takes. A customer turn is
+a few seconds, so short segments are encoded only as long as they are (plus a
+margin, in whole seconds) and decoded greedily with CTranslate2 directly: about
+a fifth of the work, with the same words on our test questions. Segments
+longer than ``SHORT_FORM_MAX_S`` take faster-whisper's ordinary path.
+
+The knowledge lexicon biases recognition through a short initial prompt (the
+bank's own words); a transcript that only repeats the prompt is treated as
+silence.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
+import ctranslate2  # type: ignore[import-untyped]
 import numpy as np
+import numpy.typing as npt
 from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
 from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
+
+SHORT_FORM_MAX_S = 20.0  # longer segments are transcribed the ordinary (30 s window) way
+MARGIN_S = 2.0  # encoded silence after the speech; less makes Whisper unsure where speech ends
+NO_SPEECH_PROB = 0.6
+PROMPT_CHARS = 240
+MAX_TOKENS = 160
+
+_WORD = re.compile(r"[a-z0-9']+")
 
 
 def load_whisper(model_dir: Path, *, compute_type: str = "int8", cpu_threads: int = 2) -> WhisperModel:
@@ -26,6 +50,70 @@ def load_whisper(model_dir: Path, *, compute_type: str = "int8", cpu_threads: in
     )
 
 
+def lexicon_prompt(hotwords: list[str], limit: int = PROMPT_CHARS) -> str:
+    """``"Card, transfer, PIN."``-style prompt from the lexicon's words, at most ``limit`` chars."""
+    words: list[str] = []
+    for word in hotwords:
+        if sum(len(w) + 2 for w in words) + len(word) > limit:
+            break
+        words.append(word)
+    return f"{', '.join(words)}." if words else ""
+
+
+def echoes_prompt(text: str, prompt: str) -> bool:
+    """True when every word of ``text`` comes from the prompt (Whisper repeating it over noise)."""
+    words = _WORD.findall(text.lower())
+    return bool(words) and set(words) <= set(_WORD.findall(prompt.lower()))
+
+
+class ShortFormWhisper:
+    """Greedy English transcription of one segment, encoding only as much audio as there is."""
+
+    def __init__(self, model: WhisperModel, *, prompt: str = "") -> None:
+        self.model = model
+        self.prompt = prompt
+        self._tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="en")
+        prefix = [self._tokenizer.sot_prev, *self._tokenizer.encode(f" {prompt}")] if prompt else []
+        self._prompt_tokens = [*prefix, *self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+
+    def transcribe(self, samples: npt.NDArray[np.float32]) -> str:
+        """Blocking; run it in a worker thread."""
+        if len(samples) / 16_000 > SHORT_FORM_MAX_S:
+            return self._long_form(samples)
+        features = self.model.feature_extractor(samples)
+        frames = int(np.ceil((features.shape[-1] + MARGIN_S * 100) / 100) * 100)
+        features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))[:, :frames]
+        batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None], dtype=np.float32))
+        result = self.model.model.generate(
+            batch,
+            [self._prompt_tokens],
+            beam_size=1,
+            max_length=MAX_TOKENS,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )[0]
+        if result.no_speech_prob >= NO_SPEECH_PROB:
+            return ""
+        eot = self._tokenizer.eot
+        text = self._tokenizer.decode([t for t in result.sequences_ids[0] if t < eot]).strip()
+        return "" if echoes_prompt(text, self.prompt) else text
+
+    def _long_form(self, samples: npt.NDArray[np.float32]) -> str:
+        segments, _ = self.model.transcribe(
+            samples,
+            language="en",
+            beam_size=1,
+            best_of=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+            initial_prompt=self.prompt or None,
+        )
+        return " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_PROB).strip()
+
+
 class LocalWhisperSTT(WhisperSTTService):
     """Greedy decoding (beam 1), English, biased towards the bank's own words.
 
@@ -36,9 +124,9 @@ class LocalWhisperSTT(WhisperSTTService):
 
     def __init__(self, model: WhisperModel, *, hotwords: list[str], **kwargs: Any) -> None:
         self._shared_model = model
-        self._hotwords = " ".join(hotwords)[:600] or None
+        self._whisper = ShortFormWhisper(model, prompt=lexicon_prompt(hotwords))
         super().__init__(
-            settings=WhisperSTTService.Settings(model="local", language="en", no_speech_prob=0.6),
+            settings=WhisperSTTService.Settings(model="local", language="en", no_speech_prob=NO_SPEECH_PROB),
             device="cpu",
             **kwargs,
         )
@@ -48,30 +136,13 @@ class LocalWhisperSTT(WhisperSTTService):
         self._model = self._shared_model
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
-        model = self._model
-        if model is None:
+        if self._model is None:
             yield ErrorFrame("transcription failed: Whisper model not loaded")
             return
         samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
-        hotwords = self._hotwords
-
-        def transcribe() -> str:
-            segments, _ = model.transcribe(
-                samples,
-                language="en",
-                beam_size=1,
-                best_of=1,
-                temperature=0.0,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                vad_filter=False,
-                hotwords=hotwords,
-            )
-            return " ".join(s.text.strip() for s in segments if s.no_speech_prob < 0.6).strip()
-
         started = time.perf_counter()
         await self.start_processing_metrics()
-        text = await asyncio.to_thread(transcribe)
+        text = await asyncio.to_thread(self._whisper.transcribe, samples)
         await self.stop_processing_metrics()
         self.last_latency_s = time.perf_counter() - started
         yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), None)

@@ -1,0 +1,44 @@
+"""The avatar stage sends audio only while it speaks, and ends speech right behind its last audio."""
+
+from __future__ import annotations
+
+import numpy as np
+from pipecat.frames.frames import OutputImageRawFrame, TTSAudioRawFrame, TTSStoppedFrame
+from pipecat.tests.utils import SleepFrame, run_test
+
+from avatar.factory import create_renderer
+from avatar.settings import AvatarSettings
+from server.voice.avatar_stage import AvatarStage
+from server.voice.marks import Marks
+from server.voice.tts import VisemeAudioFrame
+
+RATE = 22_050
+
+
+async def test_idle_frames_carry_no_audio_and_the_stop_frame_follows_the_last_audio() -> None:
+    renderer = create_renderer(AvatarSettings(size=128, fps=25, sample_rate=RATE))
+    marks = Marks()
+    stage = AvatarStage(renderer, marks)
+    tone = (np.sin(np.arange(RATE // 2) * 2 * np.pi * 220 / RATE) * 8000).astype(np.int16)  # 0.5 s
+    down, _ = await run_test(
+        stage,
+        frames_to_send=[
+            SleepFrame(0.5),  # idle: video only
+            VisemeAudioFrame(audio=tone.tobytes(), sample_rate=RATE, num_channels=1),
+            TTSStoppedFrame(),
+            SleepFrame(1.2),  # the speech plays out, then idle again
+        ],
+    )
+    kinds = [type(f) for f in down]
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert sum(isinstance(f, OutputImageRawFrame) for f in down) >= 25  # ~2 s at 25 fps
+    played = np.concatenate([np.frombuffer(f.audio, dtype=np.int16) for f in audio])
+    # exactly the speech, its last frame padded: no silence before, between or after it
+    assert 0 <= len(played) - len(tone) < RATE // 25
+    assert np.array_equal(played[: len(tone)], tone) and not played[len(tone) :].any()
+    first_audio = kinds.index(TTSAudioRawFrame)
+    assert kinds.count(TTSStoppedFrame) == 1
+    stop = kinds.index(TTSStoppedFrame)
+    assert stop > max(i for i, k in enumerate(kinds) if k is TTSAudioRawFrame)
+    assert first_audio > 5  # idle video frames went out before any audio
+    assert len(marks.all("first_reply_frame")) == 1
