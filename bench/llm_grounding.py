@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from knowledge.demo.banking77 import DEFAULT_CSV, normalise, read_banking77, split
 from server.brain.brain import Brain
 from server.brain.generative import AnswerRequest
-from server.brain.llm import ChatClient, GenerativeWriter, LlmConfig, Source
+from server.brain.llm import ChatClient, GenerativeWriter, GuardedSentence, LlmConfig, Source
 from server.brain.llm.numbers import unsupported
 from server.config import Settings, load_settings
 from server.runtime import Runtime, open_runtime
@@ -53,6 +54,19 @@ class _Capture:
         outcome = self.writer.answer(request)
         self.outcomes.append((request, outcome))
         return outcome.text
+
+    def stream_answer(self, request: AnswerRequest) -> AsyncGenerator[GuardedSentence, None]:
+        return self.writer.stream_answer(request)
+
+
+def dump_rejected(capture: _Capture, path: Path) -> None:
+    """Every sentence the guard rejected, with why and the cited knowledge (for tuning the guard)."""
+    with path.open("w") as out:
+        for request, outcome in capture.outcomes:
+            for check in outcome.rejected:
+                item = {"sentence": check.text, "failure": check.failure, "detail": check.detail,
+                        "cited": [r.problem.id for r in request.cited]}  # fmt: skip
+                out.write(json.dumps(item) + "\n")
 
 
 def _settings(reuse: bool, workdir: Path) -> Settings:
@@ -170,6 +184,7 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--first-token-budget-ms", type=int, default=20_000)
+    parser.add_argument("--dump-rejected", type=Path, help="write the rejected sentences here (JSON lines)")
     args = parser.parse_args()
     proc, url = (None, args.url) if args.url else _start_server()
     try:
@@ -184,6 +199,8 @@ def main() -> int:
                     runtime.brain.retriever, runtime.brain._config, runtime.brain.memory, capture
                 )
                 result = answers(runtime, capture, args.csv, args.questions)
+                if args.dump_rejected:
+                    dump_rejected(capture, args.dump_rejected)
                 result |= conversations(runtime, client, args.conversations)
                 result["first_token_budget_ms"] = args.first_token_budget_ms
                 result["max_tokens"] = args.max_tokens

@@ -33,6 +33,7 @@ class BrainReply:
     confidence: float
     citations: tuple[Citation, ...]
     masked_question: str
+    answer: AnswerRequest | None = None  # set when the caller words this ANSWER itself (streaming)
 
 
 _ORDINALS = {
@@ -76,7 +77,8 @@ class Brain:
         with self._swap_lock:
             self._retriever = retriever
 
-    def respond(self, session_id: str, text: str) -> BrainReply:
+    def respond(self, session_id: str, text: str, *, defer_wording: bool = False) -> BrainReply:
+        """``defer_wording``: an ANSWER keeps the approved text and carries the writer's request."""
         masked = mask_pii(text)
         retriever = self._retriever
         memory = self.memory.get(session_id)
@@ -84,9 +86,16 @@ class Brain:
         if verdict is None:
             retrieval = retriever.retrieve(masked)
             verdict = decide(read_signals(masked), retrieval, memory.low_confidence_streak, self._config)
-        reply = self._reply(session_id, masked, verdict, retrieval, retriever)
+        reply = self._reply(session_id, masked, verdict, retrieval, retriever, defer_wording=defer_wording)
         self._remember(memory, reply, verdict)
         return reply
+
+    def reworded(self, session_id: str, text: str) -> None:
+        """A deferred answer was spoken as ``text``: remember that instead of the approved answer."""
+        turns = self.memory.get(session_id).turns
+        last = next((n for n in range(len(turns) - 1, -1, -1) if turns[n].speaker is Speaker.BOT), None)
+        if last is not None:
+            turns[last] = Turn(Speaker.BOT, text, turns[last].problem_id)
 
     def request_handoff(self, session_id: str) -> BrainReply:
         """The customer pressed "talk to a person"."""
@@ -124,23 +133,38 @@ class Brain:
         return Verdict(Decision.ANSWER, Reason.CONFIDENT, (candidate,)), retrieval
 
     def _reply(
-        self, session_id: str, masked: str, verdict: Verdict, retrieval: Retrieval, retriever: Retriever
+        self,
+        session_id: str,
+        masked: str,
+        verdict: Verdict,
+        retrieval: Retrieval,
+        retriever: Retriever,
+        *,
+        defer_wording: bool = False,
     ) -> BrainReply:
+        approved = reply_text(verdict, retriever.kb)
+        request = self._answer_request(session_id, masked, verdict, retriever, approved)
+        text = approved
+        if request is not None and self.writer is not None and not defer_wording:
+            text = self.writer.write(request)
         return BrainReply(
             session_id=session_id,
             decision=verdict.decision,
             reason=verdict.reason,
-            text=self._text(session_id, masked, verdict, retriever),
+            text=text,
             confidence=round(retrieval.confidence, 4),
             citations=tuple(_cite(c, retrieval.knowledge_version) for c in verdict.candidates),
             masked_question=masked,
+            answer=request if defer_wording else None,
         )
 
-    def _text(self, session_id: str, masked: str, verdict: Verdict, retriever: Retriever) -> str:
-        approved = reply_text(verdict, retriever.kb)
+    def _answer_request(
+        self, session_id: str, masked: str, verdict: Verdict, retriever: Retriever, approved: str
+    ) -> AnswerRequest | None:
+        """What a configured writer words an ANSWER from; None when the approved text is the reply."""
         if self.writer is None or verdict.decision is not Decision.ANSWER:
-            return approved
-        request = AnswerRequest(
+            return None
+        return AnswerRequest(
             session_id=session_id,
             question=masked,
             cited=tuple(c.ref for c in verdict.candidates),
@@ -148,7 +172,6 @@ class Brain:
             approved=approved,
             bank=retriever.kb.name,
         )
-        return self.writer.write(request)
 
     def _remember(self, memory: SessionMemory, reply: BrainReply, verdict: Verdict) -> None:
         memory.add(Turn(Speaker.CUSTOMER, reply.masked_question))

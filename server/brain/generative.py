@@ -6,6 +6,7 @@ cited knowledge. The writer must never raise: on any failure it returns the appr
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +25,18 @@ class AnswerRequest:
     customer_name: str | None = None
 
 
+class SpokenSentence(Protocol):
+    """One sentence of a streamed answer, already held to the knowledge."""
+
+    @property
+    def text(self) -> str: ...
+
+
 class AnswerWriter(Protocol):
     def write(self, request: AnswerRequest) -> str:
         """The reply text for ``request``; the approved answer when generation fails."""
+        ...
+
+    def stream_answer(self, request: AnswerRequest) -> AsyncGenerator[SpokenSentence, None]:
+        """The reply sentence by sentence as each is ready; closing it cancels the generation."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -22,6 +23,14 @@ class TicketRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True)
+class StoredTicket:
+    id: int
+    trigger: str
+    created_at: datetime
+    ticket: Ticket
 
 
 class TicketStore:
@@ -47,6 +56,17 @@ class TicketStore:
         query = select(TicketRow).where(TicketRow.session_id == session_id).order_by(TicketRow.id)
         with self._sessions() as db:
             return [Ticket.model_validate(row.data) for row in db.scalars(query)]
+
+    def latest(self, session_id: str) -> StoredTicket | None:
+        """The session's newest ticket, or None."""
+        query = (
+            select(TicketRow).where(TicketRow.session_id == session_id).order_by(TicketRow.id.desc()).limit(1)
+        )
+        with self._sessions() as db:
+            row = db.scalar(query)
+            if row is None:
+                return None
+            return StoredTicket(row.id, row.trigger, row.created_at, Ticket.model_validate(row.data))
 
     def export(self, out: IO[str], session_id: str | None = None) -> int:
         """Write tickets as one JSON array to ``out``; return how many."""

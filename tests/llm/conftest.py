@@ -76,7 +76,10 @@ class Script:
     status: int = 200
     delay_first_s: float = 0.0
     raw: bytes | None = None  # sent verbatim instead of events (malformed streams)
+    chunk_delay_s: float = 0.0  # between chunks
+    gate: threading.Event | None = None  # when set, nothing is sent before the test opens it
     requests: list[dict[str, Any]] = field(default_factory=list)
+    disconnected: threading.Event = field(default_factory=threading.Event)  # the client hung up mid-stream
 
 
 def _event(content: str) -> bytes:
@@ -103,6 +106,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
         try:
             if script.status != 200:
                 return
+            if script.gate is not None:
+                script.gate.wait(timeout=30)
             time.sleep(script.delay_first_s)
             if script.raw is not None:
                 self.wfile.write(script.raw)
@@ -111,9 +116,10 @@ class _FakeHandler(BaseHTTPRequestHandler):
             for chunk in script.chunks:
                 self.wfile.write(_event(chunk))
                 self.wfile.flush()
+                time.sleep(script.chunk_delay_s)
             self.wfile.write(b"data: [DONE]\n\n")
         except (BrokenPipeError, ConnectionResetError):
-            return
+            script.disconnected.set()
 
 
 @dataclass

@@ -80,3 +80,23 @@ def test_splitter_emits_sentences_as_they_complete() -> None:
     assert splitter.feed(".5% e.g. for transfers. Freeze") == ["The fee is 2.5% e.g. for transfers."]
     assert splitter.feed(" it now!\nDone") == ["Freeze it now!"]
     assert splitter.flush() == ["Done"]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Freezing the card stops it straight away.",  # freeze / freezing
+        "Replacements are free when cards were stolen.",  # replacement(s), card(s)
+        "Your new card will arrive soon.",  # arrive / arrives
+    ],
+)
+def test_inflected_paraphrases_of_the_knowledge_cite_it(guard: GroundingGuard, sentence: str) -> None:
+    check = guard.check(sentence)
+    assert check.ok, check.detail
+    assert check.cites == ("lost_or_stolen_card",)
+
+
+def test_a_paraphrase_with_an_invented_number_is_still_rejected(guard: GroundingGuard) -> None:
+    assert guard.check("Replacements are free when cards were stolen within 30 days.").failure is (
+        GuardFailure.NUMBER
+    )

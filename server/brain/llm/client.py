@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +128,8 @@ class ChatClient:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> AsyncIterator[str]:
-        """Content deltas, for the voice pipeline; closing the iterator closes the request."""
+    ) -> AsyncGenerator[str, None]:
+        """Content deltas, for the voice pipeline; closing the generator closes the request."""
         loop = asyncio.get_running_loop()
         first_deadline = loop.time() + self.config.first_token_budget_ms / 1000
         total_deadline = loop.time() + self.config.timeout_s

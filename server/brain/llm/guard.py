@@ -212,10 +212,14 @@ NGRAM = 5
 
 
 def _stem(word: str) -> str:
+    """A crude stem, shared by sentence and knowledge: arrive/arrived, fee/fees, delivery/deliveries."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
     for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def _words(text: str) -> list[str]:

@@ -10,18 +10,19 @@ instead (or after what was already spoken, if it was not spoken yet).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from server.brain.generative import AnswerRequest
 from server.brain.llm.client import ChatClient
 from server.brain.llm.errors import LlmError
-from server.brain.llm.guard import GroundingGuard, GuardFailure
+from server.brain.llm.guard import GroundingGuard, GuardCheck, GuardFailure
 from server.brain.llm.prompt import KnowledgeItem, build_messages, system_rules
 from server.brain.llm.sentences import SentenceSplitter
 
@@ -47,6 +48,7 @@ class AnswerOutcome:
     ttft_ms: float | None = None  # first generated token
     error: str | None = None  # LlmError kind when generation failed
     guard_fired: list[GuardFailure] = field(default_factory=list)
+    rejected: list[GuardCheck] = field(default_factory=list)  # the failing sentences (never logged)
 
     @property
     def text(self) -> str:
@@ -119,6 +121,7 @@ class _Answer:
                 continue
             assert check.failure is not None
             self.outcome.guard_fired.append(check.failure)
+            self.outcome.rejected.append(check)
             log.info("grounding guard fired", extra={"reason": check.failure.value})
             out += self._approved(check.failure)
         self.outcome.sentences += out
@@ -190,13 +193,14 @@ class GenerativeWriter:
 
     async def stream_answer(
         self, request: AnswerRequest, outcome: AnswerOutcome | None = None
-    ) -> AsyncIterator[GuardedSentence]:
-        """Sentences as they pass the guard; closing the iterator cancels the request."""
+    ) -> AsyncGenerator[GuardedSentence, None]:
+        """Sentences as they pass the guard; closing the generator closes the HTTP stream."""
         answer = _Answer(request, outcome or AnswerOutcome())
         try:
-            async for chunk in self.client.astream(self.messages(request)):
-                for sentence in answer.feed(chunk):
-                    yield sentence
+            async with contextlib.aclosing(self.client.astream(self.messages(request))) as chunks:
+                async for chunk in chunks:
+                    for sentence in answer.feed(chunk):
+                        yield sentence
             for sentence in answer.finish():
                 yield sentence
         except LlmError as exc:
