@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,10 +15,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from knowledge.admin import mount_admin
+from knowledge.admin.follow import VersionFollower
+from knowledge.admin.mount import PATH as ADMIN_PATH
 from server import auth, pages
 from server.api import ask, feedback
 from server.config import Settings
+from server.operator import console
+from server.operator.hub import OperatorHub, problem_lookup
 from server.runtime import Runtime, open_runtime
+from server.tickets.model import Ticket
+from server.tickets.service import TicketService, open_ticket_service
 from server.voice import routes as voice_routes
 from server.voice.manager import SessionManager
 from server.voice.routes import make_voice_runtime
@@ -40,6 +47,19 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers)
 
 
+def _operator_hub(rt: Runtime, tickets: TicketService) -> OperatorHub:
+    def latest_ticket(session_id: str) -> Ticket | None:
+        stored = tickets.latest(session_id)
+        return stored.ticket if stored is not None else None
+
+    return OperatorHub(
+        rt.store,
+        problem_lookup(rt.brain),
+        confirm_timeout_s=rt.settings.operator.confirm_timeout_s,
+        latest_ticket=latest_ticket,
+    )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; pass ``runtime`` to share one already opened (tests, benchmarks)."""
     settings = settings or (runtime.settings if runtime else Settings())
@@ -49,20 +69,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = runtime is None
         rt: Runtime = runtime or open_runtime(settings)
         app.state.runtime = rt
+        app.state.tickets = open_ticket_service(rt)
 
         async def load_services() -> VoiceServices:
             return await asyncio.to_thread(load_voice_services, settings, rt.brain, rt.store)
 
+        hub = app.state.operator_hub = _operator_hub(rt, app.state.tickets)
         voice = settings.voice
         manager = SessionManager(
-            load_services, max_sessions=voice.max_sessions, max_per_ip=voice.max_sessions_per_ip
+            load_services, max_sessions=voice.max_sessions, max_per_ip=voice.max_sessions_per_ip, hub=hub
         )
         app.state.voice = make_voice_runtime(settings, manager)
         log.info("teller ready", extra={"knowledge_version": rt.brain.retriever.version})
+        follower = asyncio.create_task(VersionFollower(rt).run(), name="knowledge-follower")
         try:
             yield
         finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             await app.state.voice.close()
+            await hub.bus.aclose()
+            await asyncio.to_thread(app.state.tickets.close)  # after the sessions' closing tickets
             if owned:
                 rt.close()
 
@@ -75,6 +103,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path.startswith(ADMIN_PATH + "/"):
+            return await call_next(request)  # staff only; the admin enforces its own (upload) limit
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return JSONResponse(status_code=413, content={"error": f"request body over {limit} bytes"})
@@ -94,6 +124,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(auth.router)
     app.include_router(voice_routes.router)
     app.include_router(pages.router)
+    app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     mount_admin(app, runtime)
     return app

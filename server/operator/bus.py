@@ -1,4 +1,4 @@
-"""The command bus: operator commands routed to the process that holds the session.
+"""The command bus: operator commands (with their sender) routed to the process that holds the session.
 
 ``InProcessBus`` serves one process; a Redis pub/sub bus can implement the same
 ``CommandBus`` protocol for many replicas.
@@ -11,18 +11,18 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Protocol
 
-from server.operator.commands import OperatorCommand
+from server.operator.commands import Dispatch
 from server.operator.errors import BusClosed, BusOverflow
 
 
 class CommandSubscription(Protocol):
-    def __aiter__(self) -> AsyncIterator[OperatorCommand]: ...
-    async def __anext__(self) -> OperatorCommand: ...
+    def __aiter__(self) -> AsyncIterator[Dispatch]: ...
+    async def __anext__(self) -> Dispatch: ...
     async def aclose(self) -> None: ...
 
 
 class CommandBus(Protocol):
-    async def publish(self, session_id: str, command: OperatorCommand) -> int: ...
+    async def publish(self, session_id: str, dispatch: Dispatch) -> int: ...
     def subscribe(self, session_id: str) -> CommandSubscription: ...
 
 
@@ -32,13 +32,13 @@ class Subscription:
     def __init__(self, bus: InProcessBus, session_id: str, maxsize: int) -> None:
         self._bus = bus
         self.session_id = session_id
-        self._items: asyncio.Queue[OperatorCommand | None] = asyncio.Queue(maxsize=maxsize)
+        self._items: asyncio.Queue[Dispatch | None] = asyncio.Queue(maxsize=maxsize)
         self._closed = False
 
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> OperatorCommand:
+    async def __anext__(self) -> Dispatch:
         if self._closed and self._items.empty():
             raise StopAsyncIteration
         item = await self._items.get()
@@ -70,10 +70,10 @@ class Subscription:
     def full(self) -> bool:
         return self._items.full()
 
-    def deliver(self, command: OperatorCommand) -> None:
+    def deliver(self, dispatch: Dispatch) -> None:
         if self._items.full():
             raise BusOverflow(f"subscriber of session {self.session_id!r} is {self._items.maxsize} behind")
-        self._items.put_nowait(command)
+        self._items.put_nowait(dispatch)
 
 
 class InProcessBus:
@@ -91,7 +91,7 @@ class InProcessBus:
         self._subs.setdefault(session_id, []).append(sub)
         return sub
 
-    async def publish(self, session_id: str, command: OperatorCommand) -> int:
+    async def publish(self, session_id: str, dispatch: Dispatch) -> int:
         """Deliver to every subscriber of the session; return how many got it."""
         if self._closed:
             raise BusClosed("the command bus is closed")
@@ -99,7 +99,7 @@ class InProcessBus:
         if any(s.full for s in subs):
             raise BusOverflow(f"a subscriber of session {session_id!r} is full")
         for sub in subs:
-            sub.deliver(command)
+            sub.deliver(dispatch)
         return len(subs)
 
     def subscriber_count(self, session_id: str | None = None) -> int:

@@ -57,3 +57,30 @@ class BusOverflow(OperatorError):
 
 class BusClosed(OperatorError):
     code = "bus_closed"
+
+
+class UnknownSession(OperatorError):
+    """No live session with that id (it ended, or never existed)."""
+
+    code = "unknown_session"
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"no live session {session_id!r}")
+
+
+class WrongMode(OperatorError):
+    """The command needs another mode first (e.g. ``say`` before ``take_over``)."""
+
+    code = "wrong_mode"
+
+
+class UnknownDraft(OperatorError):
+    code = "unknown_draft"
+
+
+class CommandTimeout(OperatorError):
+    """The session did not confirm the command in time; resending it is safe."""
+
+    retryable = True
+    code = "timeout"

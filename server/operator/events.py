@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from server.operator.brief import HandoffBrief
 from server.operator.queue import QueueReason
 from server.operator.states import SessionMode
+from server.tickets.model import Ticket
 
 
 class Message(BaseModel):
@@ -21,7 +22,11 @@ class Message(BaseModel):
 class SessionSummary(Message):
     session_id: str
     mode: SessionMode
+    channel: str = "voice"
     claimed_by: str | None = None
+    last_utterance: str = ""  # masked
+    confidence: float | None = None  # of the last Brain decision
+    flags: list[str] = Field(default_factory=list)  # e.g. queued, negative, low_confidence
 
 
 class QueueItem(Message):
@@ -50,15 +55,21 @@ class QueueEvent(Message):
 
 
 class TranscriptEvent(Message):
+    """New turns of a session; ``full`` when ``turns`` is the whole transcript (on watch)."""
+
     type: Literal["transcript"] = "transcript"
     session_id: str
     turns: list[TurnView]
+    full: bool = False
 
 
 class BriefEvent(Message):
+    """The hand-off brief; ``ticket`` is the session's latest stored ticket, when there is one."""
+
     type: Literal["brief"] = "brief"
     session_id: str
     brief: HandoffBrief
+    ticket: Ticket | None = None
 
 
 class DraftEvent(Message):
@@ -75,6 +86,11 @@ class ModeChangedEvent(Message):
     mode: SessionMode
     actor: str
     at: datetime
+
+
+class ClosedEvent(Message):
+    type: Literal["closed"] = "closed"
+    session_id: str
 
 
 class ErrorEvent(Message):
@@ -97,6 +113,7 @@ ConsoleEvent = Annotated[
     | BriefEvent
     | DraftEvent
     | ModeChangedEvent
+    | ClosedEvent
     | ErrorEvent
     | AckEvent,
     Field(discriminator="type"),

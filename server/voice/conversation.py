@@ -11,7 +11,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
@@ -30,8 +31,10 @@ from pydantic import BaseModel
 
 from server.api.feedback import FeedbackStore
 from server.brain.brain import Brain, BrainReply
+from server.brain.memory import Speaker, Turn
 from server.brain.pii import mask_pii
-from server.store.store import Store
+from server.operator.states import SessionMode
+from server.store.store import Store, TurnRecord
 from server.turns import citation_dicts, record_customer_turn, record_reply
 from server.voice.events import (
     BadClientMessage,
@@ -39,13 +42,16 @@ from server.voice.events import (
     ErrorEvent,
     FeedbackMessage,
     HumanMessage,
+    SessionEvent,
     SpeechRateMessage,
     StateEvent,
     TextMessage,
     TranscriptEvent,
     parse_client_message,
 )
+from server.voice.gate import OpenGate, TurnGate
 from server.voice.marks import Marks
+from server.voice.streaming import StreamedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,7 @@ class ConversationStage(FrameProcessor):
         marks: Marks,
         on_thinking: Callable[[], None] = lambda: None,
         on_speech_rate: Callable[[bool], None] = lambda _slow: None,
+        gate: TurnGate | None = None,
     ) -> None:
         super().__init__(name="Conversation")
         self.session_id = session_id
@@ -95,11 +102,16 @@ class ConversationStage(FrameProcessor):
         self._marks = marks
         self._on_thinking = on_thinking
         self._on_speech_rate = on_speech_rate
+        self.gate: TurnGate = gate or OpenGate()
         self._turn: asyncio.Task[None] | None = None
         self._speaking: _Speaking | None = None
         self._tts_failed = False
         self._last_text = ""
         self._merge_until = 0.0
+
+    async def open(self) -> None:
+        """Create the session's record, so operator lines and hand-offs can be stored from the start."""
+        await asyncio.to_thread(self._store.ensure_session, self.session_id, self._channel)
 
     async def send_event(self, event: BaseModel) -> None:
         await self.push_frame(OutputTransportMessageUrgentFrame(message=event.model_dump()))
@@ -145,6 +157,8 @@ class ConversationStage(FrameProcessor):
             await self._interrupted()
             await self._start_turn(message.text)
         elif isinstance(message, HumanMessage):
+            if self.gate.mode is not SessionMode.BOT:
+                return  # a person is already here (or watching every reply)
             await self._interrupted()
             await self._reply(await asyncio.to_thread(self._brain.request_handoff, self.session_id))
         elif isinstance(message, FeedbackMessage):
@@ -167,18 +181,85 @@ class ConversationStage(FrameProcessor):
         self._turn = self.create_task(self._take_turn(text), name="conversation-turn")
 
     async def _take_turn(self, text: str) -> None:
-        await asyncio.to_thread(record_customer_turn, self._store, self.session_id, text, self._channel)
-        await self.send_event(TranscriptEvent(text=mask_pii(text)))
-        reply = await asyncio.to_thread(self._brain.respond, self.session_id, text)
+        seq = await asyncio.to_thread(record_customer_turn, self._store, self.session_id, text, self._channel)
+        masked = mask_pii(text)
+        await self.send_event(TranscriptEvent(text=masked))
+        await self.gate.customer_said(seq, masked)
+        mode = self.gate.mode
+        if mode in (SessionMode.HUMAN, SessionMode.CLOSED):
+            self._brain.memory.get(self.session_id).add(Turn(Speaker.CUSTOMER, masked))
+            return  # the operator answers
+        defer = mode is SessionMode.BOT  # a generative answer is then streamed by _reply
+        reply = await asyncio.to_thread(self._brain.respond, self.session_id, text, defer_wording=defer)
         self._marks.mark("brain_done")
+        if mode is SessionMode.ASSIST:
+            self.gate.hold_draft(reply)  # spoken once the operator approves or edits it
+            return
         await self._reply(reply)
 
-    async def _reply(self, reply: BrainReply) -> None:
-        seq = await asyncio.to_thread(record_reply, self._store, reply, spoken=False)
+    async def _reply(self, reply: BrainReply, *, speaker: Literal["bot", "operator"] = "bot") -> None:
+        if reply.answer is not None:  # worded by the LLM as it is spoken
+            await self._reply_streamed(reply)
+            return
+        seq = await asyncio.to_thread(record_reply, self._store, reply, spoken=False, speaker=speaker)
         await self.send_event(
-            BotTextEvent(text=reply.text, decision=reply.decision.value, citations=citation_dicts(reply))
+            BotTextEvent(
+                text=reply.text,
+                decision=reply.decision.value,
+                speaker=speaker,
+                citations=citation_dicts(reply),
+            )
         )
+        await self.gate.bot_said(seq, reply, speaker)
         await self.speak(reply.text, seq)
+
+    async def _reply_streamed(self, reply: BrainReply) -> None:
+        """Speak each guarded sentence as soon as it is ready; record what was said (also on barge-in)."""
+        citations = citation_dicts(reply)
+
+        async def say(sentence: str) -> None:
+            await self.send_event(BotTextEvent(text=sentence, decision="answer", citations=citations))
+            if not self._tts_failed:
+                await self.push_frame(TTSSpeakFrame(text=sentence))
+
+        streamed, started = StreamedAnswer(self._brain, reply), time.monotonic()
+        try:
+            await streamed.speak(say)
+        finally:
+            said = streamed.said
+            if said.text:
+                seq = await asyncio.to_thread(record_reply, self._store, said, spoken=False)
+                self._speaking = _Speaking(seq=seq, text=said.text, started=started)
+                await self.gate.bot_said(seq, said)
+        if self._tts_failed:
+            await self._settle_spoken()
+
+    async def say_as_operator(self, text: str) -> int:
+        """Speak an operator's line in the avatar's voice; it is committed (masked) first."""
+        masked = mask_pii(text)
+        record = TurnRecord(session_id=self.session_id, speaker="operator", text=masked)
+        seq = await asyncio.to_thread(self._store.record_turn, record)
+        self._brain.memory.get(self.session_id).add(Turn(Speaker.OPERATOR, masked))
+        self.gate.operator_said(seq, masked)
+        await self.send_event(BotTextEvent(text=masked, decision="operator", speaker="operator"))
+        await self.speak(masked, seq)
+        return seq
+
+    async def speak_draft(self, reply: BrainReply, text: str | None) -> None:
+        """Speak an approved draft, or the operator's edit of it (recorded as the operator's)."""
+        if text is None:
+            await self._reply(reply)
+        else:
+            await self._reply(replace(reply, text=mask_pii(text)), speaker="operator")
+
+    async def cut(self) -> None:
+        """Stop the bot now: cancel the reply in flight and silence audio and mouth (takeover)."""
+        await self._interrupted()
+        self._last_text = ""
+        await self.broadcast_interruption()
+
+    async def notify(self, state: str, notice: str | None = None) -> None:
+        await self.send_event(SessionEvent(session_id=self.session_id, state=state, notice=notice))
 
     async def speak(self, text: str, seq: int) -> None:
         """Speak ``text`` (stored as turn ``seq``) in the avatar's voice."""

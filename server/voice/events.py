@@ -18,9 +18,12 @@ class _Event(BaseModel):
 
 
 class SessionEvent(_Event):
+    """The session's mode (bot, assist, human, closed); ``notice`` is shown to the customer."""
+
     type: Literal["session"] = "session"
     session_id: str
     state: str
+    notice: str | None = None
 
 
 class TranscriptEvent(_Event):

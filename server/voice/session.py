@@ -15,6 +15,7 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
 from avatar.factory import create_renderer
+from server.operator.hub import OperatorHub
 from server.voice.avatar_stage import AvatarStage
 from server.voice.barge_in import BargeIn
 from server.voice.conversation import ConversationStage
@@ -22,6 +23,7 @@ from server.voice.events import SessionEvent
 from server.voice.marks import Marks
 from server.voice.services import VoiceServices
 from server.voice.stt import LocalWhisperSTT
+from server.voice.takeover import TakeoverControl
 from server.voice.tts import AlignedPiperTTS
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class VoiceSession:
     stt: LocalWhisperSTT
     tts: AlignedPiperTTS
     marks: Marks
+    control: TakeoverControl | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def cancel(self) -> None:
@@ -47,8 +50,13 @@ class VoiceSession:
 
 
 def build_session(
-    services: VoiceServices, transport: BaseTransport, session_id: str, channel: str
+    services: VoiceServices,
+    transport: BaseTransport,
+    session_id: str,
+    channel: str,
+    hub: OperatorHub | None = None,
 ) -> VoiceSession:
+    """The pipeline of one session; with a ``hub``, operators can watch and take it over."""
     settings = services.settings
     marks = Marks()
     renderer = create_renderer(settings.avatar)
@@ -84,6 +92,13 @@ def build_session(
         check_dangling_tasks=False,
     )
     session = VoiceSession(session_id, channel, worker, conversation, avatar, barge_in, stt, tts, marks)
+    if hub is not None:
+        session.control = TakeoverControl(
+            conversation,
+            hub.opened(session_id, channel),
+            services.store,
+            disclose_human=settings.operator.disclose_human,
+        )
 
     @transport.event_handler("on_client_disconnected")
     async def _left(_transport: Any, _client: Any) -> None:
@@ -97,9 +112,17 @@ async def run_session(session: VoiceSession) -> None:
     """Run until the customer leaves, the session idles out, or it is cancelled."""
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(session.worker)
+    control = session.control
 
     @session.worker.event_handler("on_pipeline_started")
     async def _started(_worker: Any, _frame: Any) -> None:
         await session.conversation.send_event(SessionEvent(session_id=session.session_id, state="bot"))
 
-    await runner.run()
+    await session.conversation.open()
+    if control is not None:
+        control.start()
+    try:
+        await runner.run()
+    finally:
+        if control is not None:
+            await control.close()

@@ -7,49 +7,21 @@ in the subtitles and for the avatar's video.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import wave
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 
-from server.app import create_app
-from server.config import Settings
-from server.runtime import Runtime
+from tests.e2e.conftest import BASE_ARGS, CHROMIUM, console_problems
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 QUESTION = "My card still has not arrived. What should I do?"
 RATE = 48_000
-BASE_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install -y chromium"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _question_wav(path: Path) -> Path:
@@ -72,33 +44,6 @@ def _question_wav(path: Path) -> Path:
     return path
 
 
-@pytest.fixture()
-def live_server(demo_settings: Settings, runtime: Runtime) -> Iterator[str]:
-    """The whole app on a free loopback port, served by uvicorn in a background thread."""
-    demo_settings.voice.model_cache_dir = REPO / "var" / "models"
-    app = create_app(demo_settings, runtime)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
-def _console_problems(page: Any) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    return problems
-
-
 def test_customer_asks_by_voice_and_sees_the_answer(live_server: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -109,7 +54,7 @@ def test_customer_asks_by_voice_and_sees_the_answer(live_server: str, tmp_path: 
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            problems = _console_problems(page)
+            problems = console_problems(page)
             page.goto(f"{live_server}/")
             assert page.get_by_role("heading", name="Talk to Ava, our digital teller").is_visible()
             page.get_by_role("button", name="Start talking").click()
@@ -155,7 +100,7 @@ def test_kiosk_shows_the_attract_loop(live_server: str, tmp_path: Path) -> None:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BASE_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1080, "height": 1920})
-            problems = _console_problems(page)
+            problems = console_problems(page)
             page.goto(f"{live_server}/kiosk")
             attract = page.locator("#attract")
             attract.wait_for(state="visible", timeout=10_000)

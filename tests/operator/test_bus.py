@@ -5,12 +5,12 @@ import asyncio
 import pytest
 
 from server.operator.bus import CommandBus, InProcessBus
-from server.operator.commands import Say, TakeOver
+from server.operator.commands import Dispatch, Say, TakeOver
 from server.operator.errors import BusClosed, BusOverflow
 
 
-def say(n: int, session: str = "s1") -> Say:
-    return Say(client_msg_id=f"m{n}", session_id=session, text=f"line {n}")
+def say(n: int, session: str = "s1") -> Dispatch:
+    return Dispatch("op", Say(client_msg_id=f"m{n}", session_id=session, text=f"line {n}"))
 
 
 def test_in_process_bus_fits_the_protocol() -> None:
@@ -34,12 +34,12 @@ async def test_delivers_in_order_to_every_subscriber_of_the_session_only() -> No
 
 async def test_unsubscribe_cleans_up_and_ends_iteration() -> None:
     bus = InProcessBus()
-    got: list[Say | TakeOver] = []
+    got: list[Dispatch] = []
 
     async def reader() -> None:
         async with bus.subscribe("s1") as sub:
             async for command in sub:
-                got.append(command)  # type: ignore[arg-type]
+                got.append(command)
                 if len(got) == 2:
                     break
 
@@ -47,7 +47,7 @@ async def test_unsubscribe_cleans_up_and_ends_iteration() -> None:
     await asyncio.sleep(0)
     assert bus.subscriber_count("s1") == 1
     await bus.publish("s1", say(1))
-    await bus.publish("s1", TakeOver(client_msg_id="t", session_id="s1"))
+    await bus.publish("s1", Dispatch("op", TakeOver(client_msg_id="t", session_id="s1")))
     await asyncio.wait_for(task, 1)
     assert len(got) == 2 and bus.subscriber_count() == 0 and bus.sessions() == set()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from server.runtime import Runtime, open_runtime
 from server.speech_models import resolve_piper_voice
 from server.voice.tts import load_piper_voice
 from tests.conftest import make_settings
+from tests.servers import free_port
 
 
 @dataclass
@@ -34,12 +34,6 @@ class LiveServer:
     settings: Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(
     tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path, embedder: Embedder
@@ -48,10 +42,11 @@ def live_server(
     settings = make_settings(workdir)
     settings.knowledge.index_dir = demo_index_dir
     settings.voice.model_cache_dir = Path("var/models").resolve()
+    settings.voice.speech_cache_dir = workdir / "speech_cache"
     settings.voice.token_ttl_secs = 60
     runtime = open_runtime(settings, embedder=embedder)
     app = create_app(settings, runtime)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
