@@ -119,7 +119,6 @@ class Embedder:
         self._lock = threading.Lock()
         self._encoder: _Encoder | None = None
         self._bulk: _Encoder | None = None
-        self._onnx_path: Path | None = None
 
     def _load(self) -> _Encoder:
         with self._lock:
@@ -128,20 +127,21 @@ class Embedder:
             return self._encoder
 
     def _bulk_encoder(self) -> _Encoder:
-        """For index builds: an ONNX session on every core (queries keep their own, lean one)."""
+        """For index builds: torch on every core (faster than ONNX for big batches here; the
+        vectors agree to ~1e-7); queries keep their own lean one-thread session."""
         encoder = self._load()
         with self._lock:
-            if self._onnx_path is None or (os.cpu_count() or 1) <= self._threads:
+            if self.backend == "torch":
                 return encoder
             if self._bulk is None:
-                self._bulk = OnnxEncoder(self._onnx_path, self._path, threads=os.cpu_count() or 1)
+                self._bulk = _TorchEncoder(self._path)
             return self._bulk
 
     def _open(self) -> _Encoder:
         if self.backend == "onnx":
             try:
-                self._onnx_path = ensure_onnx_model(self._path, self._cache_dir)
-                return OnnxEncoder(self._onnx_path, self._path, threads=self._threads)
+                onnx_path = ensure_onnx_model(self._path, self._cache_dir)
+                return OnnxEncoder(onnx_path, self._path, threads=self._threads)
             except (ImportError, OSError, RuntimeError) as exc:  # OnnxExportError, onnxruntime's errors
                 log.warning(
                     "onnx embeddings unavailable, using torch",
