@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,3 +49,14 @@ def teller_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[subpro
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=30)
+
+
+def ask(client: TestClient, text: str, session_id: str | None = None) -> dict[str, object]:
+    """One ``POST /api/v1/ask`` that must succeed; its JSON."""
+    body: dict[str, object] = {"text": text}
+    if session_id:
+        body["session_id"] = session_id
+    response = client.post("/api/v1/ask", json=body)
+    assert response.status_code == 200, response.text
+    data: dict[str, object] = response.json()
+    return data

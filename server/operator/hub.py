@@ -20,11 +20,8 @@ from server.operator.bus import InProcessBus, Subscription
 from server.operator.commands import (
     AckEvent,
     Dispatch,
-    HandBack,
     IdempotencyLedger,
     OperatorCommand,
-    SetMode,
-    TakeOver,
     Unwatch,
     Watch,
 )
@@ -170,27 +167,6 @@ class OperatorHub:
             raise CommandTimeout(f"session {command.session_id!r} did not confirm in time") from exc
         finally:
             self._pending.pop(key, None)
-        self._after(view, operator, command)
-
-    def _after(self, view: _LiveView, operator: str, command: OperatorCommand) -> None:
-        """Claims follow the mode: the operator who takes a session holds it until hand-back."""
-        holds = isinstance(command, TakeOver) or (
-            isinstance(command, SetMode) and command.mode in (SessionMode.ASSIST, SessionMode.HUMAN)
-        )
-        releases = isinstance(command, HandBack) or (
-            isinstance(command, SetMode) and command.mode in (SessionMode.BOT, SessionMode.CLOSED)
-        )
-        if holds:
-            view.claimed_by = operator
-            if view.session_id in self.queue:
-                self.queue.claim(view.session_id, operator)
-        elif releases:
-            view.claimed_by = None
-            self.queue.remove(view.session_id)
-        else:
-            return
-        self._broadcast(self._queue_event())
-        self._broadcast(self._session_list())
 
     async def _snapshot(self, view: _LiveView, feed: ConsoleFeed) -> None:
         rows = await asyncio.to_thread(self.store.transcript, view.session_id)
@@ -243,10 +219,16 @@ class OperatorHub:
         if view is None:
             return
         view.mode = transition.mode
-        if transition.mode is SessionMode.BOT:
+        # Claims follow the mode: the operator who moves a session to ASSIST or HUMAN holds it
+        # until it goes back to the bot or closes.
+        if transition.mode in (SessionMode.ASSIST, SessionMode.HUMAN):
+            view.claimed_by = transition.actor
+            if view.session_id in self.queue:
+                self.queue.claim(view.session_id, transition.actor)
+        else:
             view.claimed_by = None
             self.queue.remove(view.session_id)
-            self._broadcast(self._queue_event())
+        self._broadcast(self._queue_event())
         self._broadcast(
             ModeChangedEvent(
                 session_id=transition.session_id,

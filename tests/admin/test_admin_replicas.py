@@ -31,6 +31,21 @@ def _serves(client: TestClient, version: int) -> bool:
     return False
 
 
+def _publish_new_answer(admin_env: AdminEnv) -> None:
+    """An editor changes one answer, a supervisor approves, the editor publishes v2."""
+    svc, users = admin_env.service, admin_env.users
+    ref = next(r for r in admin_env.kb.problem_refs() if r.problem.id == "lost_credit_card")
+    p = ref.problem
+    form = ProblemForm(
+        ref.product_id, ref.product_name, ref.scenario_id, ref.scenario_name, p.id,
+        p.standard_question, p.similar_questions, NEW_ANSWER, list(p.tags),
+    )  # fmt: skip
+    assert svc.save_problem(users["eddie"], form).saved
+    svc.submit(users["eddie"])
+    svc.approve(users["sue"])
+    assert svc.publish(users["eddie"]).version == 2
+
+
 def test_a_publish_in_one_replica_is_served_by_the_others(
     admin_env: AdminEnv, caching_embedder: CachingEmbedder
 ) -> None:
@@ -41,16 +56,7 @@ def test_a_publish_in_one_replica_is_served_by_the_others(
         with TestClient(create_app(runtime=replica)) as other:
             before = other.post("/api/v1/ask", json={"text": QUESTION}).json()
             assert before["citations"][0]["knowledge_version"] == 1
-            ref = next(r for r in admin_env.kb.problem_refs() if r.problem.id == "lost_credit_card")
-            p = ref.problem
-            form = ProblemForm(
-                ref.product_id, ref.product_name, ref.scenario_id, ref.scenario_name, p.id,
-                p.standard_question, p.similar_questions, NEW_ANSWER, list(p.tags),
-            )  # fmt: skip
-            assert svc.save_problem(users["eddie"], form).saved
-            svc.submit(users["eddie"])
-            svc.approve(users["sue"])
-            assert svc.publish(users["eddie"]).version == 2
+            _publish_new_answer(admin_env)
 
             follower = VersionFollower(third)
             assert follower.check() == 2 and third.brain.retriever.version == 2
@@ -119,17 +125,7 @@ def test_a_replica_in_another_process_serves_the_published_version(
     }
     with teller_process(env, tmp_path / "replica.log") as (_replica, base):
         assert httpx.get(f"{base}/healthz").json()["knowledge_version"] == 1
-        svc, users = admin_env.service, admin_env.users
-        ref = next(r for r in admin_env.kb.problem_refs() if r.problem.id == "lost_credit_card")
-        p = ref.problem
-        form = ProblemForm(
-            ref.product_id, ref.product_name, ref.scenario_id, ref.scenario_name, p.id,
-            p.standard_question, p.similar_questions, NEW_ANSWER, list(p.tags),
-        )  # fmt: skip
-        assert svc.save_problem(users["eddie"], form).saved
-        svc.submit(users["eddie"])
-        svc.approve(users["sue"])
-        assert svc.publish(users["eddie"]).version == 2
+        _publish_new_answer(admin_env)
         deadline = time.monotonic() + 10 * FOLLOW_INTERVAL_S
         while httpx.get(f"{base}/healthz").json()["knowledge_version"] != 2:
             assert time.monotonic() < deadline, "the other process still serves v1"

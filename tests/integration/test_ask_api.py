@@ -9,22 +9,13 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.runtime import Runtime
+from tests.servers import ask
 
 
 @pytest.fixture()
 def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime=runtime)) as test_client:
         yield test_client
-
-
-def ask(client: TestClient, text: str, session_id: str | None = None) -> dict[str, object]:
-    body: dict[str, object] = {"text": text}
-    if session_id:
-        body["session_id"] = session_id
-    response = client.post("/api/v1/ask", json=body)
-    assert response.status_code == 200, response.text
-    data: dict[str, object] = response.json()
-    return data
 
 
 def test_healthz(client: TestClient) -> None:

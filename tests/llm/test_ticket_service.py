@@ -17,26 +17,17 @@ from server.store.tickets import TicketStore
 from server.tickets import Resolution, TicketSource, numerically_consistent
 from server.tickets.service import TicketService, session_closed
 from tests.llm.conftest import FakeLlm
+from tests.servers import ask
 
 HANDOFF_LINE = "I sent £250.50 on 3 March and it never arrived. I want to talk to a real person please"
 
 
-def _ask(client: TestClient, text: str, session_id: str | None = None) -> dict[str, object]:
-    body: dict[str, object] = {"text": text}
-    if session_id:
-        body["session_id"] = session_id
-    response = client.post("/api/v1/ask", json=body)
-    assert response.status_code == 200, response.text
-    data: dict[str, object] = response.json()
-    return data
-
-
 def test_handoff_through_the_api_stores_a_consistent_ticket(runtime: Runtime) -> None:
     with TestClient(create_app(runtime=runtime)) as client:
-        first = _ask(client, "My card has still not arrived, what should I do?")
+        first = ask(client, "My card has still not arrived, what should I do?")
         session = str(first["session_id"])
-        assert _ask(client, HANDOFF_LINE, session)["decision"] == "handoff"
-        assert _ask(client, "Why was I charged a fee at the ATM?")["decision"] == "answer"  # no ticket
+        assert ask(client, HANDOFF_LINE, session)["decision"] == "handoff"
+        assert ask(client, "Why was I charged a fee at the ATM?")["decision"] == "answer"  # no ticket
     # leaving the app waited for the queued ticket
     tickets = TicketStore(runtime.store.engine)
     stored = tickets.latest(session)
@@ -61,7 +52,7 @@ def test_the_llm_ticket_is_written_off_the_customers_path(runtime: Runtime, fake
     })]  # fmt: skip
     runtime.writer = GenerativeWriter(fake_llm.client(first_token_budget_ms=20_000, timeout_s=30))
     with TestClient(create_app(runtime=runtime)) as client:
-        session = str(_ask(client, HANDOFF_LINE)["session_id"])  # answered while the LLM is held
+        session = str(ask(client, HANDOFF_LINE)["session_id"])  # answered while the LLM is held
         assert TicketStore(runtime.store.engine).latest(session) is None
         fake_llm.script.gate.set()
     stored = TicketStore(runtime.store.engine).latest(session)
