@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System packages the product and its tests need (Debian names).
-APT_PACKAGES := chromium
+APT_PACKAGES := chromium espeak-ng
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -29,6 +29,7 @@ from server.voice import routes as voice_routes
 from server.voice.manager import SessionManager
 from server.voice.routes import make_voice_runtime
 from server.voice.services import VoiceServices, load_voice_services
+from server.voice.warm import PublishWarmer
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.voice = make_voice_runtime(settings, manager)
         log.info("teller ready", extra={"knowledge_version": rt.brain.retriever.version})
         follower = asyncio.create_task(VersionFollower(rt).run(), name="knowledge-follower")
+        warming = asyncio.create_task(  # speaks newly published answers into the speech cache
+            PublishWarmer(rt.brain, lambda: s.voice if (s := manager.loaded_services) else None).run(),
+            name="speech-cache-warmer",
+        )
         try:
             yield
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in (follower, warming):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.voice.close()
             await hub.bus.aclose()
             await asyncio.to_thread(app.state.tickets.close)  # after the sessions' closing tickets

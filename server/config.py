@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr
@@ -81,6 +81,15 @@ class VoiceSettings(BaseModel):
     speech_cache_memory_mb: float = 64.0
     speech_cache_disk_mb: float = 512.0
     asr_prompt: str | None = None  # words customers say, to bias Whisper; None = from the lexicon
+    # Speech engine (README "Speech engines"): piper (default), espeak (light, no model), coqui (GPU)
+    tts_engine: Literal["piper", "espeak", "coqui"] = "piper"
+    espeak_voice: str = "en-us"  # eSpeak NG voice (espeak-ng --voices); also times Coqui's visemes
+    espeak_rate: int = Field(default=175, ge=80, le=450)  # words per minute
+    coqui_model_dir: Path | None = None  # local model dir (XTTS v2: config.json, model.pth, vocab.json)
+    coqui_language: str = "en"
+    coqui_speaker: str | None = None  # a speaker built into the model (XTTS v2: "Ana Florence", ...)
+    coqui_speaker_wav: Path | None = None  # or a reference recording of the voice to clone
+    coqui_device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 class LlmSettings(BaseModel):

@@ -57,6 +57,11 @@ class SessionManager:
                 self._services = await self._load_services()
             return self._services
 
+    @property
+    def loaded_services(self) -> VoiceServices | None:
+        """The shared services once a session has loaded them (this never loads them)."""
+        return self._services
+
     def get(self, session_id: str) -> VoiceSession | None:
         live = self._live.get(session_id)
         return live.session if live else None

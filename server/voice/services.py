@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -9,12 +10,17 @@ from server.brain.brain import Brain
 from server.config import Settings, VoiceSettings
 from server.speech_models import resolve_piper_voice, resolve_whisper_model
 from server.store.store import Store
+from server.voice.coqui import CoquiSpeech
+from server.voice.engine import SpeechEngine
+from server.voice.espeak import EspeakSpeech, EspeakUnavailable
 from server.voice.speech_cache import SpeechCache
 from server.voice.stt import load_whisper
 from server.voice.tts import PiperSpeech
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,7 @@ class VoiceServices:
     brain: Brain
     store: Store
     whisper: WhisperModel
-    voice: PiperSpeech
+    voice: SpeechEngine
     hotwords: list[str]  # the ASR prompt's words: voice.asr_prompt, else the lexicon's
 
 
@@ -35,9 +41,35 @@ def speech_cache(vs: VoiceSettings) -> SpeechCache:
     )
 
 
-def load_speech(vs: VoiceSettings) -> PiperSpeech:
-    """The configured voice with the process's speech cache."""
-    return PiperSpeech.load(resolve_piper_voice(vs.piper_voice), cache=speech_cache(vs))
+def load_speech(vs: VoiceSettings, *, sample_rate: int) -> SpeechEngine:
+    """The configured engine (``voice.tts_engine``) with the process's speech cache.
+
+    eSpeak NG and Coqui speak at ``sample_rate`` (the avatar's); a Piper voice at its own rate.
+    """
+    cache = speech_cache(vs)
+    if vs.tts_engine == "espeak":
+        return EspeakSpeech(vs.espeak_voice, rate=vs.espeak_rate, sample_rate=sample_rate, cache=cache)
+    if vs.tts_engine == "coqui":
+        return CoquiSpeech.load(
+            vs.coqui_model_dir,
+            sample_rate=sample_rate,
+            language=vs.coqui_language,
+            speaker=vs.coqui_speaker,
+            speaker_wav=vs.coqui_speaker_wav,
+            device=vs.coqui_device,
+            phonemizer=_phonemizer(vs),
+            cache=cache,
+        )
+    return PiperSpeech.load(resolve_piper_voice(vs.piper_voice), cache=cache)
+
+
+def _phonemizer(vs: VoiceSettings) -> EspeakSpeech | None:
+    """eSpeak NG to time Coqui's visemes; without it the avatar follows the audio's loudness."""
+    try:
+        return EspeakSpeech(vs.espeak_voice, rate=vs.espeak_rate)
+    except EspeakUnavailable as exc:
+        log.warning("coqui speech without visemes (mouth follows loudness): %s", exc)
+        return None
 
 
 def load_voice_services(settings: Settings, brain: Brain, store: Store) -> VoiceServices:
@@ -51,6 +83,6 @@ def load_voice_services(settings: Settings, brain: Brain, store: Store) -> Voice
         whisper=load_whisper(
             whisper_dir, compute_type=vs.whisper_compute_type, cpu_threads=vs.whisper_threads
         ),
-        voice=load_speech(vs),
+        voice=load_speech(vs, sample_rate=settings.avatar.sample_rate),
         hotwords=[vs.asr_prompt] if vs.asr_prompt else brain.retriever.lexicon.hotwords(60),
     )

@@ -1,8 +1,9 @@
-"""Piper speech with per-phoneme alignments, as a pipecat TTS service.
+"""Piper speech with per-phoneme alignments, and the pipecat TTS service for any engine.
 
 pipecat's own Piper service drops the alignments and downloads voices; this one
 loads a local voice with alignments on and attaches a viseme timeline to every
-audio frame it yields, so the avatar can move the mouth in sync.
+audio frame it yields, so the avatar can move the mouth in sync. ``AlignedTTS``
+speaks through any ``SpeechEngine`` (Piper here, eSpeak NG or Coqui).
 
 Speech starts as soon as the first piece is ready: a reply is cut into
 sentences, and a long first sentence into its first clause and the rest, and
@@ -15,7 +16,6 @@ audio.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +27,15 @@ from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 
 from avatar.timeline import VisemeTimeline
-from server.voice.speech_cache import SpeechCache, SpeechClip, SpeechPiece, speech_key, voice_identity
+from server.voice.engine import CachedSpeech, SpeechEngine, speech_pieces
+from server.voice.speech_cache import SpeechCache, SpeechPiece, voice_identity
 
 if TYPE_CHECKING:
     from piper import PiperVoice
 
+__all__ = ["AlignedPiperTTS", "AlignedTTS", "PiperSpeech", "VisemeAudioFrame", "speech_pieces"]
+
 SLOW_LENGTH_SCALE = 1.3
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
-_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
-MIN_CLAUSE_WORDS = 4  # a first clause shorter than this is not worth its own piece
 
 
 @dataclass
@@ -51,25 +51,12 @@ def load_piper_voice(path: Path) -> PiperVoice:
     return PiperVoice.load(str(path), include_alignments=True)
 
 
-def speech_pieces(text: str) -> list[str]:
-    """Sentences of ``text``; a long first sentence is split after its first clause."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
-    if not sentences:
-        return []
-    first, rest = sentences[0], sentences[1:]
-    clauses = _CLAUSE_END.split(first, maxsplit=1)
-    if len(clauses) == 2 and all(len(c.split()) >= MIN_CLAUSE_WORDS for c in clauses):
-        return [*clauses, *rest]
-    return sentences
-
-
-class PiperSpeech:
+class PiperSpeech(CachedSpeech):
     """One Piper voice shared by every session of a process, with its speech cache."""
 
     def __init__(self, voice: PiperVoice, *, identity: str, cache: SpeechCache | None = None) -> None:
+        super().__init__(identity=identity, cache=cache)
         self.voice = voice
-        self.identity = identity
-        self.cache = cache
 
     @classmethod
     def load(cls, path: Path, *, cache: SpeechCache | None = None) -> PiperSpeech:
@@ -78,12 +65,6 @@ class PiperSpeech:
     @property
     def sample_rate(self) -> int:
         return int(self.voice.config.sample_rate)
-
-    def key(self, text: str, length_scale: float | None) -> str:
-        return speech_key(self.identity, length_scale, text)
-
-    def cached(self, text: str, length_scale: float | None) -> SpeechClip | None:
-        return self.cache.get(self.key(text, length_scale)) if self.cache is not None else None
 
     def synthesize_piece(self, text: str, length_scale: float | None) -> SpeechPiece:
         """Synthesise one piece (blocking; call it from a worker thread)."""
@@ -99,17 +80,6 @@ class PiperSpeech:
             pcm.extend(chunk.audio_int16_bytes)
         return SpeechPiece(pcm=bytes(pcm), visemes=_join(timelines))
 
-    def store(self, text: str, length_scale: float | None, pieces: list[SpeechPiece]) -> None:
-        if self.cache is not None and pieces:
-            self.cache.put(self.key(text, length_scale), SpeechClip(self.sample_rate, tuple(pieces)))
-
-    def prepare(self, text: str, length_scale: float | None = None) -> bool:
-        """Synthesise ``text`` into the cache unless it is there; True if it was synthesised."""
-        if self.cache is None or self.key(text, length_scale) in self.cache:
-            return False
-        self.store(text, length_scale, [self.synthesize_piece(p, length_scale) for p in speech_pieces(text)])
-        return True
-
 
 def _join(timelines: list[tuple[float, VisemeTimeline]]) -> VisemeTimeline | None:
     """One timeline for a piece Piper returned in several chunks (offsets in seconds)."""
@@ -124,10 +94,10 @@ def _join(timelines: list[tuple[float, VisemeTimeline]]) -> VisemeTimeline | Non
     )
 
 
-class AlignedPiperTTS(TTSService):
-    """Piece by piece Piper synthesis; each piece is one frame with its visemes."""
+class AlignedTTS(TTSService):
+    """Piece by piece synthesis with any ``SpeechEngine``; each piece is one frame with its visemes."""
 
-    def __init__(self, speech: PiperSpeech, *, length_scale: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, speech: SpeechEngine, *, length_scale: float | None = None, **kwargs: Any) -> None:
         self._speech = speech
         self._length_scale = length_scale
         super().__init__(
@@ -174,3 +144,7 @@ class AlignedPiperTTS(TTSService):
             yield ErrorFrame(error=f"speech synthesis failed: {exc}")
         finally:
             await self.stop_ttfb_metrics()
+
+
+#: The service's name before it took any engine (``server.voice.session`` still uses it).
+AlignedPiperTTS = AlignedTTS
