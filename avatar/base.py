@@ -67,6 +67,16 @@ class AvatarRenderer(ABC):
         """Barge-in: drop unplayed speech; the next frame is idle with a closed mouth."""
 
     @abstractmethod
+    def hold(self) -> None:
+        """Pause speech now (the customer may be starting to speak): the next frames
+        carry no audio and a closed mouth; the unplayed speech waits. ``clear`` or
+        ``release`` ends the hold."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """End a ``hold``: speech goes on from where it paused."""
+
+    @abstractmethod
     def set_state(self, state: AvatarState) -> None:
         """Switch pose and behaviour; raises ``IllegalTransitionError`` when not allowed."""
 

@@ -77,6 +77,7 @@ class PacedRenderer(AvatarRenderer):
         self._speech_level = 0.0
         self._iterating = False
         self._was_speaking = False
+        self._held = False
 
     # -- contract ---------------------------------------------------------
 
@@ -115,8 +116,22 @@ class PacedRenderer(AvatarRenderer):
         """See ``AvatarRenderer.end_of_speech``."""
         self._buffer.end()
 
+    def hold(self) -> None:
+        """See ``AvatarRenderer.hold``."""
+        self._held = True
+
+    def release(self) -> None:
+        """See ``AvatarRenderer.release``."""
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        """True between ``hold`` and ``release`` (or ``clear``)."""
+        return self._held
+
     def clear(self) -> None:
         """See ``AvatarRenderer.clear``."""
+        self._held = False
         self._buffer.clear()
         self._track.clear()
         self._audio_ranges.clear()
@@ -192,16 +207,20 @@ class PacedRenderer(AvatarRenderer):
         image, audio_buf = self._images[slot], self._audio[slot]
         speaking = self._buffer.active
         audio = audio_buf[:0]
-        if speaking:
+        if speaking and self._held:
+            self._mouth.fill(0.0)  # the speech waits in the buffer; the state stays SPEAKING
+            speaking = False
+        elif speaking:
             start = self._buffer.played_samples
             n = self._buffer.take(audio_buf)
             audio = audio_buf[:n]
             self._speech_mouth(start, n, audio)
+            self._was_speaking = True
         else:
             self._mouth.fill(0.0)
             if self._was_speaking and self._machine.state is AvatarState.SPEAKING:
                 self._machine.move(AvatarState.IDLE)
-        self._was_speaking = speaking
+            self._was_speaking = False
         self._speech_level += (float(self._mouth[OPEN]) - self._speech_level) * 0.3
         state = self._machine.state
         t = index / self.fps

@@ -1,18 +1,21 @@
 """Voice-to-voice latency over real WebRTC on loopback, with a per-stage breakdown.
 
 Serves the app in-process (uvicorn, live knowledge index in var/index, a
-throw-away store), then drives sessions with the aiortc probe: each session asks
-N questions synthesised by Piper. v2v = end of the customer's speech in the sent
-audio → first reply audio sample received. Stage keys are medians:
+throw-away store), then drives sessions with aiortc probes in a separate process
+(bench/voice_client.py: a customer's browser does not share the server's CPU
+time slices or GIL): each session asks N questions synthesised by Piper, cut to
+the speech (first and last sample loud). v2v = end of the customer's speech in
+the sent audio → first reply audio sample received. Stage keys are medians:
 
     vad_stop_ms    end of speech → VAD decides the turn ended
-    asr_ms         VAD stop → final transcript
+    asr_ms         VAD stop → final transcript (started at the pause, see asr_early_rate)
     brain_ms       transcript → decision and reply text
     tts_first_ms   reply text → first synthesised audio
     first_video_ms first synthesised audio → first avatar frame carrying it
     out_queue_ms   that frame → the transport writes its first loud chunk (pipecat output queue)
     track_queue_ms → aiortc pulls it from the WebRTC track to encode and send
     network_ms     → the probe receives it (RTP, jitter buffer, decoding)
+    asr_early_rate share of turns whose transcript was started when the customer paused
     loop_lag_p95_ms how late a 10 ms timer fires on the server's event loop (load indicator)
 
 Barge-in (one session, 3 trials): the customer speaks 1 s into a reply.
@@ -32,7 +35,8 @@ import asyncio
 import json
 import statistics
 import sys
-import time
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import voice_output_probe
 from bench.serve import serve
 from server.speech_models import resolve_piper_voice
-from server.voice.probe import VoiceProbe
 from server.voice.routes import VoiceRuntime
+from server.voice.session import VoiceSession
 from server.voice.tts import load_piper_voice
 
 QUESTIONS = [
@@ -58,13 +62,22 @@ QUESTIONS = [
     "What exchange rate do you use?",
     "How do I change my PIN?",
 ]
+INTERJECTION = "Sorry, actually, how do I change my PIN?"
+
+
+SPEECH_LEVEL = 300  # int16 peak: quieter samples at either end of an utterance are not speech
 
 
 def _speech(voice: Any, text: str) -> np.ndarray[Any, np.dtype[np.int16]]:
+    """Piper speaking ``text`` at 48 kHz, cut to the speech: its first and last sample are speech.
+
+    So the probe's "utterance sent" times are the true start and end of the customer's speech.
+    """
     pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    resampled = soxr.resample(samples, voice.config.sample_rate, 48_000)
-    return np.clip(resampled, -32768, 32767).astype(np.int16)
+    resampled = np.clip(soxr.resample(samples, voice.config.sample_rate, 48_000), -32768, 32767)
+    loud = np.flatnonzero(np.abs(resampled) > SPEECH_LEVEL)
+    return resampled[loud[0] : loud[-1] + 1].astype(np.int16)
 
 
 def _p(values: list[float], q: float) -> float:
@@ -72,107 +85,124 @@ def _p(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 1)
 
 
-async def _one_session(
-    base: str, voice_rt: VoiceRuntime, utterances: list[Any], lag: voice_output_probe.LoopLag | None
-) -> list[dict[str, float]]:
-    rows: list[dict[str, float]] = []
-    async with VoiceProbe(base) as probe:
-        await probe.wait_for(lambda: probe.events("session"), 60)
-        await asyncio.sleep(1.0)
-        session = voice_rt.manager.get(probe.session_id)
-        assert session is not None
-        if lag is not None:
-            lag.start()
-        for speech in utterances:
-            ends_before = len(probe.utterance_ends)
-            await probe.say(speech)
-            await probe.wait_for(lambda n=ends_before: len(probe.utterance_ends) > n, 30)
-            end = probe.utterance_ends[-1]
-            onset = await probe.wait_for(
-                lambda e=end: next((t for t in probe.log.audio_onsets if t > e), None), 30
-            )
-            marks = session.marks
-            vad = marks.after("vad_stop", end) or end
-            asr = marks.after("asr_done", vad) or vad
-            brain = marks.after("brain_done", asr) or asr
-            tts = marks.after("tts_audio", brain) or brain
-            frame = marks.after("first_reply_frame", tts) or tts
-            writes, sends = voice_output_probe.output_onsets(session.worker)
-            write = next((t for t in writes if t >= frame), frame)
-            send = next((t for t in sends if t >= write), write)
-            rows.append(
-                {
-                    "v2v_ms": (onset - end) * 1000,
-                    "vad_stop_ms": (vad - end) * 1000,
-                    "asr_ms": (asr - vad) * 1000,
-                    "brain_ms": (brain - asr) * 1000,
-                    "tts_first_ms": (tts - brain) * 1000,
-                    "first_video_ms": (frame - tts) * 1000,
-                    "out_queue_ms": (write - frame) * 1000,
-                    "track_queue_ms": (send - write) * 1000,
-                    "network_ms": (onset - send) * 1000,
-                }
-            )
-            await probe.wait_idle(onset)
-            await probe.wait_quiet(0.5)
-    return rows
+class Sessions:
+    """The server side of the sessions a client process opens, kept after they end."""
+
+    def __init__(self, voice_rt: VoiceRuntime, on_session: Callable[[], object] = lambda: None) -> None:
+        self._rt = voice_rt
+        self._on_session = on_session
+        self.by_client: dict[int, VoiceSession] = {}
+
+    def seen(self, k: int, session_id: str) -> None:
+        session = self._rt.manager.get(session_id)
+        if session is None:
+            raise RuntimeError(f"session {session_id} is not live on the server")
+        self.by_client[k] = session
+        self._on_session()
 
 
-BARGE_IN_QUESTION = "How long does delivery of a new card take?"
+async def _client(
+    base: str, sessions: Sessions, mode: str, files: list[Path], *, n: int, limit_s: float
+) -> list[dict[str, Any]]:
+    """Run bench/voice_client.py with ``n`` sessions; its milestone lines, or an error."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("voice_client.py")),
+        base,
+        mode,
+        *map(str, files),
+        "--sessions",
+        str(n),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(limit_s):
+            async for raw in proc.stdout:
+                line = json.loads(raw)
+                if line["event"] == "session":
+                    sessions.seen(line["k"], line["session_id"])
+                elif line["event"] == "error":
+                    raise RuntimeError(f"client: {line['error']}")
+                elif line["event"] == "done":
+                    break
+                else:
+                    lines.append(line)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    return lines
 
 
-async def _barge_in(
-    base: str, voice_rt: VoiceRuntime, interjection: Any, trials: int
-) -> list[dict[str, float]]:
-    """Speak over the reply 1 s into it: speech start → last reply audio received (and → interrupt)."""
-    rows: list[dict[str, float]] = []
-    async with VoiceProbe(base) as probe:
-        await probe.wait_for(lambda: probe.events("session"), 60)
-        session = voice_rt.manager.get(probe.session_id)
-        assert session is not None
-        for _ in range(trials):
-            sent = time.monotonic()
-            probe.send({"type": "text", "text": BARGE_IN_QUESTION})
-            onset = await probe.wait_for(
-                lambda s=sent: next((t for t in probe.log.audio_onsets if t > s), None), 60
-            )
-            await asyncio.sleep(1.0)
-            starts = len(probe.utterance_starts)
-            await probe.say(interjection)
-            await probe.wait_for(lambda n=starts: len(probe.utterance_starts) > n, 30)
-            start = probe.utterance_starts[-1]
-            await asyncio.sleep(2.0)
-            end = probe.reply_audio_end(start)
-            interrupt = session.marks.after("interrupt", onset)
-            rows.append(
-                {
-                    "barge_in_ms": (end - start) * 1000,
-                    "barge_in_detect_ms": ((interrupt or end) - start) * 1000,
-                }
-            )
-            await probe.wait_idle(start)
-            await probe.wait_quiet(0.5)
-    return rows
+def _stages(row: dict[str, Any], session: VoiceSession) -> dict[str, float]:
+    end, onset = row["end"], row["onset"]
+    marks = session.marks
+    vad = marks.after("vad_stop", end) or end
+    asr = marks.after("asr_done", vad) or vad
+    brain = marks.after("brain_done", asr) or asr
+    tts = marks.after("tts_audio", brain) or brain
+    frame = marks.after("first_reply_frame", tts) or tts
+    writes, sends = voice_output_probe.output_onsets(session.worker)
+    write = next((t for t in writes if t >= frame), frame)
+    send = next((t for t in sends if t >= write), write)
+    return {
+        "v2v_ms": (onset - end) * 1000,
+        "vad_stop_ms": (vad - end) * 1000,
+        "asr_ms": (asr - vad) * 1000,
+        "brain_ms": (brain - asr) * 1000,
+        "tts_first_ms": (tts - brain) * 1000,
+        "first_video_ms": (frame - tts) * 1000,
+        "out_queue_ms": (write - frame) * 1000,
+        "track_queue_ms": (send - write) * 1000,
+        "network_ms": (onset - send) * 1000,
+    }
 
 
 async def _round(
     base: str,
     voice_rt: VoiceRuntime,
-    sessions: int,
-    utterances: list[Any],
-    lag: voice_output_probe.LoopLag | None = None,
+    n: int,
+    files: list[Path],
+    *,
+    limit_s: float,
+    on_session: Callable[[], object] = lambda: None,
 ) -> list[dict[str, float]]:
-    results = await asyncio.gather(*(_one_session(base, voice_rt, utterances, lag) for _ in range(sessions)))
-    return [row for rows in results for row in rows]
+    sessions = Sessions(voice_rt, on_session)
+    lines = await _client(base, sessions, "turns", files, n=n, limit_s=limit_s)
+    rows = [_stages(line, sessions.by_client[line["k"]]) for line in lines]
+    early = sum(s.stt.early_hits for s in sessions.by_client.values())
+    for row in rows:
+        row["asr_early_rate"] = early / len(rows)
+    return rows
+
+
+async def _barge_in(base: str, voice_rt: VoiceRuntime, interjection: Path) -> list[dict[str, float]]:
+    """Speech start → last reply audio received, and → the server's interruption."""
+    sessions = Sessions(voice_rt)
+    lines = await _client(base, sessions, "barge", [interjection], n=1, limit_s=300)
+    rows = []
+    for line in lines:
+        interrupt = sessions.by_client[line["k"]].marks.after("interrupt", line["onset"])
+        rows.append(
+            {
+                "barge_in_ms": (line["end"] - line["start"]) * 1000,
+                "barge_in_detect_ms": ((interrupt or line["end"]) - line["start"]) * 1000,
+            }
+        )
+    return rows
 
 
 async def _measure(
-    base: str, voice_rt: VoiceRuntime, utterances: list[Any], max_concurrency: int, interjection: Any
+    base: str, voice_rt: VoiceRuntime, files: list[Path], max_concurrency: int, interjection: Path
 ) -> dict[str, Any]:
-    """All rounds on one event loop; a round that does not finish in 5 minutes counts as failed."""
-    lag = voice_output_probe.LoopLag()
-    single = await asyncio.wait_for(_round(base, voice_rt, 1, utterances, lag), 300)
-    lag.stop()
+    """All rounds on one event loop; a round that fails or overruns its time counts as failed."""
+    lag = voice_output_probe.LoopLag()  # starts once a session has shown which loop is the server's
+    try:
+        single = await _round(base, voice_rt, 1, files, limit_s=300, on_session=lag.start)
+    finally:
+        lag.stop()
     v2v = [r["v2v_ms"] for r in single]
     result: dict[str, Any] = {
         "questions": len(single),
@@ -181,7 +211,7 @@ async def _measure(
         **{k: round(statistics.median(r[k] for r in single), 1) for k in single[0] if k != "v2v_ms"},
         "loop_lag_p95_ms": lag.percentile_ms(0.95),
     }
-    barge = await asyncio.wait_for(_barge_in(base, voice_rt, interjection, 3), 300)
+    barge = await _barge_in(base, voice_rt, interjection)
     for key in barge[0]:
         result[f"{key}_p50"] = round(statistics.median(r[key] for r in barge), 1)
     result["barge_in_ms_max"] = round(max(r["barge_in_ms"] for r in barge), 1)
@@ -190,8 +220,9 @@ async def _measure(
     per_concurrency: dict[int, float | None] = {1: result["v2v_p95_ms"]}
     for n in range(2, max_concurrency + 1):
         try:
-            rows = await asyncio.wait_for(_round(base, voice_rt, n, utterances[:3]), 300)
-        except (TimeoutError, AssertionError):
+            rows = await _round(base, voice_rt, n, files[:3], limit_s=300)
+        except (TimeoutError, RuntimeError) as exc:
+            print(f"{n} sessions: {exc}", file=sys.stderr, flush=True)
             per_concurrency[n] = None
             break
         p95 = _p([r["v2v_ms"] for r in rows], 0.95)
@@ -213,14 +244,15 @@ def main() -> int:
     )
     args = parser.parse_args()
     voice_output_probe.install()
-    with serve(**({"speech_cache_dir": None} if args.cold_speech else {})) as live:
+    cache = {"speech_cache_dir": None} if args.cold_speech else {}
+    with tempfile.TemporaryDirectory(prefix="teller-voice-bench-") as tmp, serve(**cache) as live:
         voice = load_piper_voice(resolve_piper_voice(live.settings.voice.piper_voice))
-        utterances = [_speech(voice, q) for q in QUESTIONS[: args.questions]]
+        files = []
+        for i, text in enumerate([*QUESTIONS[: args.questions], INTERJECTION]):
+            files.append(Path(tmp) / f"utterance_{i}.npy")
+            np.save(files[-1], _speech(voice, text))
         voice_rt: VoiceRuntime = live.app.state.voice
-        interjection = _speech(voice, "Sorry, actually, how do I change my PIN?")
-        result = asyncio.run(
-            _measure(live.base_url, voice_rt, utterances, args.max_concurrency, interjection)
-        )
+        result = asyncio.run(_measure(live.base_url, voice_rt, files[:-1], args.max_concurrency, files[-1]))
     print(json.dumps(result))
     return 0
 

@@ -27,7 +27,6 @@ from pipecat.transports.smallwebrtc.transport import (
 LOUD = 300  # int16 peak: the same threshold the probe uses for received audio
 
 
-
 class _State:
     installed = False
     server_loop: asyncio.AbstractEventLoop | None = None

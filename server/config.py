@@ -70,6 +70,8 @@ class VoiceSettings(BaseModel):
     model_cache_dir: Path = Path("var/models")
     vad_start_secs: float = 0.15
     vad_stop_secs: float = 0.3
+    # Transcription starts after this much silence, before vad_stop_secs ends the turn (0 < it ≤ stop)
+    asr_early_secs: float = Field(default=0.1, gt=0)
     audio_out_sample_rate: int = 24_000
     video: bool = True
     idle_timeout_secs: float = 300.0

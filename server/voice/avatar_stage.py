@@ -21,6 +21,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from avatar.base import AvatarRenderer
 from avatar.states import AvatarState
+from server.voice.barge_in import HoldSpeechFrame, ReleaseSpeechFrame
 from server.voice.marks import Marks
 from server.voice.tts import VisemeAudioFrame
 
@@ -38,8 +39,9 @@ class AvatarStage(FrameProcessor):
     an empty queue). The TTS stop frame is held until the renderer has played the
     utterance, so it reaches the transport right behind the last audio and marks
     the end of the bot's speech there. An interruption clears the renderer, which
-    is idle and silent on the next frame. If rendering fails the stage degrades
-    to audio only and says so once.
+    is idle and silent on the next frame; a hold (the customer may be starting to
+    speak) keeps the speech waiting in the renderer until it is released. If
+    rendering fails the stage degrades to audio only and says so once.
     """
 
     def __init__(self, renderer: AvatarRenderer, marks: Marks, *, video: bool = True) -> None:
@@ -68,6 +70,12 @@ class AvatarStage(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             self._renderer.clear()
             self._stop_pending = None
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, HoldSpeechFrame):
+            self._renderer.hold()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, ReleaseSpeechFrame):
+            self._renderer.release()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame) and self._passthrough:
             await self.push_frame(frame, direction)
@@ -122,7 +130,7 @@ class AvatarStage(FrameProcessor):
                     )
                     continue
                 speaking = False
-                if self._stop_pending is not None:
+                if self._stop_pending is not None and self._renderer.playback_position().finished:
                     stop, self._stop_pending = self._stop_pending, None
                     await self.push_frame(stop)
         except asyncio.CancelledError:

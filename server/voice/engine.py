@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr  # type: ignore[import-untyped]
 
+from avatar.timeline import VisemeTimeline
 from server.voice.speech_cache import SpeechCache, SpeechClip, SpeechPiece, speech_key
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
@@ -102,6 +103,30 @@ class CachedSpeech(ABC):
             return False
         self.store(text, length_scale, [self.synthesize_piece(p, length_scale) for p in speech_pieces(text)])
         return True
+
+
+SPEECH_LEVEL = 300  # int16 peak: quieter samples at the start of a piece are silence
+KEEP_LEAD_S = 0.01  # silence kept before the first sound
+
+
+def trim_leading_silence(piece: SpeechPiece, sample_rate: int) -> SpeechPiece:
+    """``piece`` without the silence before its first sound (all but ``KEEP_LEAD_S``).
+
+    Engines start every sentence with tens of milliseconds of silence; before a
+    reply's first sound that is only waiting. The visemes move with the audio.
+    """
+    samples = np.frombuffer(piece.pcm, dtype=np.int16)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SPEECH_LEVEL)
+    cut = int(loud[0]) - int(KEEP_LEAD_S * sample_rate) if loud.size else 0
+    if cut <= 0:
+        return piece
+    visemes = piece.visemes
+    if visemes is not None:
+        shift = cut / sample_rate
+        starts, ends = np.maximum(visemes.starts - shift, 0.0), np.maximum(visemes.ends - shift, 0.0)
+        keep = ends > starts
+        visemes = VisemeTimeline(starts[keep], ends[keep], visemes.visemes[keep])
+    return SpeechPiece(pcm=piece.pcm[2 * cut :], visemes=visemes)
 
 
 def pcm16(samples: npt.ArrayLike, rate: int, target_rate: int) -> bytes:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.config import Settings
 from server.turns import new_session_id
 from server.voice.manager import CapacityError, SessionManager
+from server.voice.rtc_input import release_audio_promptly
 from server.voice.tokens import SessionTokens, TokenError
 from server.voice.ws_transport import TellerSerializer, TellerWebsocketTransport
 
@@ -127,6 +128,7 @@ async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
         await voice.manager.services()
 
     async def on_connection(connection: SmallWebRTCConnection) -> None:
+        release_audio_promptly(connection.pc)
         transport = SmallWebRTCTransport(
             webrtc_connection=connection, params=TransportParams(**_media_params(voice.settings))
         )

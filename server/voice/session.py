@@ -6,11 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
@@ -25,6 +23,7 @@ from server.voice.services import VoiceServices
 from server.voice.stt import LocalWhisperSTT
 from server.voice.takeover import TakeoverControl
 from server.voice.tts import AlignedPiperTTS
+from server.voice.turn_vad import ObservedSileroVAD, TurnVAD
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +73,10 @@ def build_session(
     )
     stt = LocalWhisperSTT(services.whisper, hotwords=services.hotwords)
     barge_in = BargeIn(marks)
-    vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(
-            params=VADParams(stop_secs=settings.voice.vad_stop_secs, start_secs=settings.voice.vad_start_secs)
-        )
+    voice = settings.voice
+    vad = TurnVAD(
+        ObservedSileroVAD(params=VADParams(stop_secs=voice.vad_stop_secs, start_secs=voice.vad_start_secs)),
+        pause_s=min(voice.asr_early_secs, voice.vad_stop_secs),
     )
     pipeline = Pipeline(
         [transport.input(), vad, barge_in, stt, conversation, tts, avatar, transport.output()]

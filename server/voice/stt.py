@@ -18,6 +18,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,20 @@ import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame
+from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame, VADUserStartedSpeakingFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
+
+from server.voice.turn_vad import CustomerPausedFrame, CustomerResumedFrame
 
 SHORT_FORM_MAX_S = 20.0  # longer segments are transcribed the ordinary (30 s window) way
 MARGIN_S = 2.0  # encoded silence after the speech; less makes Whisper unsure where speech ends
 NO_SPEECH_PROB = 0.6
 PROMPT_CHARS = 240
 MAX_TOKENS = 160
+TOKENS_PER_S = 8.0  # fast speech is ~3 words (≈ 5 tokens) a second: more is Whisper looping
+TOKENS_SLACK = 12
 
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -66,6 +72,28 @@ def echoes_prompt(text: str, prompt: str) -> bool:
     return bool(words) and set(words) <= set(_WORD.findall(prompt.lower()))
 
 
+_SENTENCE = re.compile(r"[^.?!]+[.?!]*")
+
+
+def without_repeats(text: str) -> str:
+    """``text`` without the loop greedy Whisper falls into over trailing silence.
+
+    "How do I change my PIN? How do I change my PIN? How do I" → "How do I change my PIN?":
+    a sentence equal to the one before it, or a last fragment that starts it again, is dropped.
+    """
+    kept: list[str] = []
+    for match in _SENTENCE.finditer(text):
+        sentence = match.group().strip()
+        if not sentence:
+            continue
+        key = sentence.lower().rstrip(".?!")
+        last = kept[-1].lower().rstrip(".?!") if kept else None
+        if last is not None and (key == last or (match.end() == len(text) and last.startswith(key))):
+            continue
+        kept.append(sentence)
+    return " ".join(kept)
+
+
 class ShortFormWhisper:
     """Greedy English transcription of one segment, encoding only as much audio as there is."""
 
@@ -84,11 +112,12 @@ class ShortFormWhisper:
         frames = int(np.ceil((features.shape[-1] + MARGIN_S * 100) / 100) * 100)
         features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))[:, :frames]
         batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None], dtype=np.float32))
+        max_tokens = min(MAX_TOKENS, TOKENS_SLACK + int(TOKENS_PER_S * len(samples) / 16_000))
         result = self.model.model.generate(
             batch,
             [self._prompt_tokens],
             beam_size=1,
-            max_length=MAX_TOKENS,
+            max_length=max_tokens,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=[-1],
@@ -96,7 +125,9 @@ class ShortFormWhisper:
         if result.no_speech_prob >= NO_SPEECH_PROB:
             return ""
         eot = self._tokenizer.eot
-        text = self._tokenizer.decode([t for t in result.sequences_ids[0] if t < eot]).strip()
+        text = without_repeats(
+            self._tokenizer.decode([t for t in result.sequences_ids[0] if t < eot]).strip()
+        )
         return "" if echoes_prompt(text, self.prompt) else text
 
     def _long_form(self, samples: npt.NDArray[np.float32]) -> str:
@@ -114,12 +145,25 @@ class ShortFormWhisper:
         return " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_PROB).strip()
 
 
+@dataclass
+class _EarlyTranscript:
+    """A transcription started when the customer paused, of the speech up to the pause."""
+
+    speech: bytes
+    task: asyncio.Task[str]
+
+
 class LocalWhisperSTT(WhisperSTTService):
     """Greedy decoding (beam 1), English, biased towards the bank's own words.
 
-    The model is loaded once per process (``load_whisper``) and shared.
-    ``hotwords`` come from the knowledge lexicon. ``last_latency_s`` is the time
-    the last segment took to transcribe, for the latency benchmark.
+    Transcription starts when the customer pauses (``CustomerPausedFrame``), on
+    the speech so far, while VAD waits out the rest of its stop time: when the
+    turn does end, the silence after the pause is all the segment added, and
+    the early transcript is the turn's. Speech after the pause
+    (``CustomerResumedFrame``) drops it. The model is loaded once per process
+    (``load_whisper``) and shared; ``hotwords`` come from the knowledge lexicon.
+    ``last_latency_s`` is how long the last turn waited for its transcript, and
+    ``early_hits`` counts turns whose early transcript was used.
     """
 
     def __init__(self, model: WhisperModel, *, hotwords: list[str], **kwargs: Any) -> None:
@@ -130,19 +174,51 @@ class LocalWhisperSTT(WhisperSTTService):
             device="cpu",
             **kwargs,
         )
+        self._early: _EarlyTranscript | None = None
         self.last_latency_s = 0.0
+        self.early_hits = 0
 
     def _load(self) -> None:
         self._model = self._shared_model
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, CustomerPausedFrame):
+            await self._start_early()
+        elif isinstance(frame, (CustomerResumedFrame, VADUserStartedSpeakingFrame)):
+            await self._drop_early()
+
+    async def _start_early(self) -> None:
+        await self._drop_early()
+        if self._model is None or not self._audio_buffer:
+            return
+        speech = bytes(self._audio_buffer)  # pipecat's segment so far (1 s before the VAD start, then all)
+        padded = speech + self._trailing_silence()
+        self._early = _EarlyTranscript(speech, self.create_task(self._transcribe(padded), name="early-asr"))
+
+    async def _drop_early(self) -> None:
+        if self._early is not None:
+            early, self._early = self._early, None
+            await self.cancel_task(early.task)
+
+    async def _transcribe(self, audio: bytes) -> str:
+        samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
+        return await asyncio.to_thread(self._whisper.transcribe, samples)
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         if self._model is None:
             yield ErrorFrame("transcription failed: Whisper model not loaded")
             return
-        samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
         started = time.perf_counter()
         await self.start_processing_metrics()
-        text = await asyncio.to_thread(self._whisper.transcribe, samples)
+        early, self._early = self._early, None
+        if early is not None and audio.startswith(early.speech):
+            self.early_hits += 1
+            text = await early.task
+        else:
+            if early is not None:
+                await self.cancel_task(early.task)
+            text = await self._transcribe(audio)
         await self.stop_processing_metrics()
         self.last_latency_s = time.perf_counter() - started
         yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), None)

@@ -27,7 +27,7 @@ from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 
 from avatar.timeline import VisemeTimeline
-from server.voice.engine import CachedSpeech, SpeechEngine, speech_pieces
+from server.voice.engine import CachedSpeech, SpeechEngine, speech_pieces, trim_leading_silence
 from server.voice.speech_cache import SpeechCache, SpeechPiece, voice_identity
 
 if TYPE_CHECKING:
@@ -114,6 +114,10 @@ class AlignedTTS(TTSService):
     def can_generate_metrics(self) -> bool:
         return True
 
+    def _first(self, piece: SpeechPiece) -> SpeechPiece:
+        """The first piece of a text starts with its first sound (no lead-in silence)."""
+        return trim_leading_silence(piece, self._speech.sample_rate)
+
     def _frame(self, piece: SpeechPiece, context_id: str) -> VisemeAudioFrame:
         return VisemeAudioFrame(
             audio=piece.pcm,
@@ -130,15 +134,15 @@ class AlignedTTS(TTSService):
             clip = await asyncio.to_thread(self._speech.cached, text, scale)
             if clip is not None:
                 await self.stop_ttfb_metrics()
-                for piece in clip.pieces:
-                    yield self._frame(piece, context_id)
+                for i, piece in enumerate(clip.pieces):
+                    yield self._frame(self._first(piece) if i == 0 else piece, context_id)
                 return
             pieces: list[SpeechPiece] = []
             for part in speech_pieces(text):
                 piece = await asyncio.to_thread(self._speech.synthesize_piece, part, scale)
                 await self.stop_ttfb_metrics()
+                yield self._frame(piece if pieces else self._first(piece), context_id)
                 pieces.append(piece)
-                yield self._frame(piece, context_id)
             await asyncio.to_thread(self._speech.store, text, scale, pieces)
         except Exception as exc:  # the pipeline degrades to subtitles; the error is reported once
             yield ErrorFrame(error=f"speech synthesis failed: {exc}")

@@ -116,6 +116,37 @@ async def test_clear_returns_to_idle_within_one_frame(speech: Speech) -> None:
     await r.aclose()
 
 
+async def test_hold_pauses_speech_where_it_is_and_release_goes_on(speech: Speech) -> None:
+    r = _renderer(speech.sample_rate)
+    r.push_audio(speech.pcm, speech.timeline)
+    r.end_of_speech()
+    played: list[np.ndarray] = []
+    for n in range(10):
+        played.append((await r.next_frame(n)).audio.copy())
+    at_hold = r.playback_position()
+    r.hold()
+    for n in range(10, 16):  # held: silent, mouth closed, still speaking, nothing consumed
+        f = await r.next_frame(n)
+        assert f.audio.size == 0 and f.mouth_open == 0.0 and not f.speaking
+        assert f.state is AvatarState.SPEAKING
+    assert mouth_opening(f.image, r.mouth_box) < 0.03
+    assert r.playback_position() == at_hold and not at_hold.finished
+    r.release()
+    n = 16
+    while not r.playback_position().finished:
+        played.append((await r.next_frame(n)).audio.copy())
+        n += 1
+    # every sample was played once, in order: the hold lost and repeated nothing
+    audio = np.concatenate(played)
+    assert np.array_equal(audio[: speech.pcm.size], speech.pcm) and not audio[speech.pcm.size :].any()
+    r.push_audio(speech.pcm)
+    r.hold()
+    r.clear()  # an interruption ends a hold as well
+    r.push_audio(speech.pcm)
+    assert (await r.next_frame(n)).audio.size > 0
+    await r.aclose()
+
+
 async def test_playback_position_after_clear(speech: Speech) -> None:
     r = _renderer(speech.sample_rate)
     r.push_audio(speech.pcm)

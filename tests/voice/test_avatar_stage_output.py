@@ -9,6 +9,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from avatar.factory import create_renderer
 from avatar.settings import AvatarSettings
 from server.voice.avatar_stage import AvatarStage
+from server.voice.barge_in import HoldSpeechFrame, ReleaseSpeechFrame
 from server.voice.marks import Marks
 from server.voice.tts import VisemeAudioFrame
 
@@ -42,3 +43,30 @@ async def test_idle_frames_carry_no_audio_and_the_stop_frame_follows_the_last_au
     assert stop > max(i for i, k in enumerate(kinds) if k is TTSAudioRawFrame)
     assert first_audio > 5  # idle video frames went out before any audio
     assert len(marks.all("first_reply_frame")) == 1
+
+
+async def test_a_hold_keeps_the_speech_and_its_stop_frame_until_released() -> None:
+    renderer = create_renderer(AvatarSettings(size=128, fps=25, sample_rate=RATE))
+    stage = AvatarStage(renderer, Marks())
+    tone = (np.sin(np.arange(RATE // 2) * 2 * np.pi * 220 / RATE) * 8000).astype(np.int16)  # 0.5 s
+    down, _ = await run_test(
+        stage,
+        frames_to_send=[
+            VisemeAudioFrame(audio=tone.tobytes(), sample_rate=RATE, num_channels=1),
+            TTSStoppedFrame(),
+            SleepFrame(0.2),
+            HoldSpeechFrame(),
+            SleepFrame(0.6),  # longer than the rest of the speech: nothing plays, nothing ends
+            ReleaseSpeechFrame(),
+            SleepFrame(0.8),
+        ],
+    )
+    kinds = [type(f) for f in down]
+    hold, release = kinds.index(HoldSpeechFrame), kinds.index(ReleaseSpeechFrame)
+    assert TTSAudioRawFrame not in kinds[hold:release] and TTSStoppedFrame not in kinds[:release]
+    assert kinds[hold:release].count(OutputImageRawFrame) >= 10  # video goes on while held
+    played = np.concatenate(
+        [np.frombuffer(f.audio, dtype=np.int16) for f in down if isinstance(f, TTSAudioRawFrame)]
+    )
+    assert np.array_equal(played[: len(tone)], tone)  # all of it, once, in order
+    assert kinds.count(TTSStoppedFrame) == 1 and kinds.index(TTSStoppedFrame) > release

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from server.speech_models import resolve_whisper_model
-from server.voice.stt import ShortFormWhisper, echoes_prompt, lexicon_prompt, load_whisper
+from server.voice.stt import ShortFormWhisper, echoes_prompt, lexicon_prompt, load_whisper, without_repeats
 
 PROMPT = "Card, transfer, top-up, passcode, ATM, PIN, exchange rate, virtual card."  # as configured
 
@@ -43,3 +43,19 @@ def test_short_segments_give_the_spoken_words(whisper: ShortFormWhisper, speak: 
     heard = _words(whisper.transcribe(segment))
     # Whisper base on synthetic speech may swap one word ("car" for "card"); no more than that
     assert SequenceMatcher(None, heard, _words(question)).ratio() >= 0.85, heard
+
+
+def test_the_loop_greedy_whisper_falls_into_is_cut() -> None:
+    assert without_repeats("How do I change my PIN? How do I change my PIN? How do I change my PIN?") == (
+        "How do I change my PIN?"
+    )
+    assert (
+        without_repeats("I forgot my passcode. I forgot my passcode. I forgot my pass")
+        == "I forgot my passcode."
+    )
+    assert (
+        without_repeats("Card not arrived. Card not arrived? Where is it?")
+        == "Card not arrived. Where is it?"
+    )
+    assert without_repeats("No, no. I said no.") == "No, no. I said no."
+    assert without_repeats("Hello") == "Hello" and without_repeats("") == ""

@@ -1,0 +1,118 @@
+"""The customer side of bench/voice_latency.py, in a process of its own.
+
+A customer's browser does not share the server's process (nor its GIL), so the
+benchmark runs its aiortc probes here: this process connects ``--sessions``
+concurrent sessions, speaks the utterances it is given and writes one JSON line
+per milestone to stdout, with ``time.monotonic()`` timestamps (CLOCK_MONOTONIC
+is one clock for every process of the machine, so the server's marks compare).
+
+    {"event": "session", "k": 0, "session_id": "..."}          as soon as connected
+    {"event": "turn", "k": 0, "end": t, "onset": t}             speech end → first reply audio
+    {"event": "barge", "k": 0, "onset": t, "start": t, "end": t} reply onset, speech start, reply end
+    {"event": "done"}                                           or {"event": "error", "error": "..."}
+
+Run by bench/voice_latency.py; utterances are PCM16 mono 48 kHz ``.npy`` files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server.voice.probe import VoiceProbe
+
+BARGE_IN_QUESTION = "How long does delivery of a new card take?"
+Audio = npt.NDArray[np.int16]
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+async def _connect(probe: VoiceProbe, k: int) -> None:
+    await probe.wait_for(lambda: probe.events("session"), 60)
+    emit("session", k=k, session_id=probe.session_id)
+
+
+async def turns(base: str, k: int, utterances: list[Audio]) -> None:
+    """Ask each utterance in turn; wait until the reply has played before the next."""
+    async with VoiceProbe(base) as probe:
+        await _connect(probe, k)
+        await asyncio.sleep(1.0)
+        for speech in utterances:
+            ends_before = len(probe.utterance_ends)
+            await probe.say(speech)
+            await probe.wait_for(lambda n=ends_before: len(probe.utterance_ends) > n, 30)
+            end = probe.utterance_ends[-1]
+            onset = await probe.wait_for(
+                lambda e=end: next((t for t in probe.log.audio_onsets if t > e), None), 30
+            )
+            emit("turn", k=k, end=end, onset=onset)
+            await probe.wait_idle(onset, within=120)
+            await probe.wait_quiet(0.5)
+
+
+async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
+    """Speak over the reply 1 s into it: when speech started, when the reply audio stopped."""
+    async with VoiceProbe(base) as probe:
+        await _connect(probe, k)
+        await asyncio.sleep(1.0)
+        for _ in range(trials):
+            sent = time.monotonic()
+            probe.send({"type": "text", "text": BARGE_IN_QUESTION})
+            onset = await probe.wait_for(
+                lambda s=sent: next((t for t in probe.log.audio_onsets if t > s), None), 60
+            )
+            await asyncio.sleep(1.0)
+            starts = len(probe.utterance_starts)
+            await probe.say(interjection)
+            await probe.wait_for(lambda n=starts: len(probe.utterance_starts) > n, 30)
+            start = probe.utterance_starts[-1]
+            await asyncio.sleep(2.0)
+            emit("barge", k=k, onset=onset, start=start, end=probe.reply_audio_end(start))
+            await probe.wait_idle(start, within=120)
+            await probe.wait_quiet(0.5)
+
+
+async def run(args: argparse.Namespace) -> None:
+    audio = [np.load(path) for path in args.utterance]
+    if args.mode == "turns":
+        await asyncio.gather(*(turns(args.base, k, audio) for k in range(args.sessions)))
+    else:
+        await asyncio.gather(*(barge_in(args.base, k, audio[0], args.trials) for k in range(args.sessions)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("base")
+    parser.add_argument("mode", choices=["turns", "barge"])
+    parser.add_argument("utterance", nargs="+", type=Path)
+    parser.add_argument("--sessions", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args()
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(run(args), args.sessions * 600))
+    except Exception as exc:  # reported to the parent, which counts the round as failed
+        emit("error", error=f"{type(exc).__name__}: {exc}")
+        return 1
+    emit("done")
+    return 0
+
+
+if __name__ == "__main__":
+    # No interpreter teardown: aiortc tasks of a failed session may never finish.
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)
