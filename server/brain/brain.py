@@ -97,6 +97,22 @@ class Brain:
         if last is not None:
             turns[last] = Turn(Speaker.BOT, text, turns[last].problem_id)
 
+    def retract(self, session_id: str, text: str) -> bool:
+        """A reply that was never said (a draft the operator rejected or rewrote) leaves the memory.
+
+        The customer's turn stays; a clarification the draft asked is no longer pending.
+        True if the reply was found (the last bot turn with exactly ``text``).
+        """
+        memory = self.memory.get(session_id)
+        turns = memory.turns
+        for n in range(len(turns) - 1, -1, -1):
+            if turns[n].speaker is Speaker.BOT and turns[n].text == text:
+                del turns[n]
+                memory.pending_clarification = []
+                memory.pending_question = ""
+                return True
+        return False
+
     def request_handoff(self, session_id: str) -> BrainReply:
         """The customer pressed "talk to a person"."""
         retriever = self._retriever

@@ -249,8 +249,15 @@ class ConversationStage(FrameProcessor):
         """Speak an approved draft, or the operator's edit of it (recorded as the operator's)."""
         if text is None:
             await self._reply(reply)
-        else:
-            await self._reply(replace(reply, text=mask_pii(text)), speaker="operator")
+            return
+        masked = mask_pii(text)
+        self.drop_draft(reply)
+        self._brain.memory.get(self.session_id).add(Turn(Speaker.OPERATOR, masked))
+        await self._reply(replace(reply, text=masked), speaker="operator")
+
+    def drop_draft(self, reply: BrainReply) -> None:
+        """A draft the operator rejected or rewrote was never said: the Brain forgets it."""
+        self._brain.retract(self.session_id, reply.text)
 
     async def cut(self) -> None:
         """Stop the bot now: cancel the reply in flight and silence audio and mouth (takeover)."""

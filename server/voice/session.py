@@ -97,6 +97,7 @@ def build_session(
             hub.opened(session_id, channel),
             services.store,
             disclose_human=settings.operator.disclose_human,
+            end_session=worker.stop_when_done,  # queued behind the closing notice
         )
 
     @transport.event_handler("on_client_disconnected")

@@ -112,7 +112,8 @@ class ShortFormWhisper:
         frames = int(np.ceil((features.shape[-1] + MARGIN_S * 100) / 100) * 100)
         features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))[:, :frames]
         batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None], dtype=np.float32))
-        max_tokens = min(MAX_TOKENS, TOKENS_SLACK + int(TOKENS_PER_S * len(samples) / 16_000))
+        new_tokens = min(MAX_TOKENS, TOKENS_SLACK + int(TOKENS_PER_S * len(samples) / 16_000))
+        max_tokens = len(self._prompt_tokens) + new_tokens  # CTranslate2 counts the prompt in max_length
         result = self.model.model.generate(
             batch,
             [self._prompt_tokens],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 from server.brain.brain import BrainReply
 from server.brain.policy import Decision
@@ -47,8 +48,10 @@ class TakeoverControl:
         audit: AuditSink,
         *,
         disclose_human: bool,
+        end_session: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._conversation = conversation
+        self._end_session = end_session
         self._report = report
         self._machine = ModeMachine(report.session_id, audit)
         self._disclose = disclose_human
@@ -118,6 +121,8 @@ class TakeoverControl:
             )
             return
         self._report.confirm(command.client_msg_id)
+        if self.mode is SessionMode.CLOSED and self._end_session is not None:
+            await self._end_session()  # an operator closed it: the customer's call ends too
 
     async def _apply(self, operator: str, command: OperatorCommand) -> None:
         if isinstance(command, TakeOver):
@@ -138,19 +143,24 @@ class TakeoverControl:
         if reply is None:
             raise UnknownDraft(f"no pending draft {command.draft_id!r}")
         if isinstance(command, Reject):
+            self._conversation.drop_draft(reply)
             return
         await self._conversation.speak_draft(reply, command.text if isinstance(command, Edit) else None)
 
     async def _move(self, mode: SessionMode, operator: str, why: str) -> None:
         transition = await asyncio.to_thread(self._machine.move, mode, actor=operator, why=why)
-        if mode is SessionMode.HUMAN:
+        if mode in (SessionMode.HUMAN, SessionMode.CLOSED):
             await self._conversation.cut()  # the bot stops mid-sentence
         if mode is not SessionMode.ASSIST:
+            for draft in self._drafts.values():  # drafts nobody approved were never said
+                self._conversation.drop_draft(draft)
             self._drafts.clear()
         self._report.mode_changed(transition)
         await self._conversation.notify(mode.value, self._notice(mode, operator))
 
     def _notice(self, mode: SessionMode, operator: str) -> str | None:
+        if mode is SessionMode.CLOSED:
+            return "This conversation has been closed. Thank you for contacting us."
         if not self._disclose:
             return None
         if mode is SessionMode.HUMAN:

@@ -59,3 +59,10 @@ def test_the_loop_greedy_whisper_falls_into_is_cut() -> None:
     )
     assert without_repeats("No, no. I said no.") == "No, no. I said no."
     assert without_repeats("Hello") == "Hello" and without_repeats("") == ""
+
+
+def test_a_short_line_without_lead_in_is_transcribed_whole(whisper: ShortFormWhisper, speak: Any) -> None:
+    # the token budget follows the audio's length, and the prompt does not eat into it
+    speech = speak("Your new card is on its way.", 16_000).astype(np.float32) / 32768.0
+    heard = _words(whisper.transcribe(np.concatenate([speech, np.zeros(8_000, np.float32)])))
+    assert heard[-2:] == ["its", "way"], heard

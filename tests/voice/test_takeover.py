@@ -185,6 +185,33 @@ async def test_assist_mode_drafts_need_the_operator(live_server: LiveServer, con
         assert customer.events("bot_text", since) == []
         speakers = [(r.speaker, r.text) for r in store.transcript(sid) if r.speaker != "customer"]
         assert speakers == [("bot", drafts[0]["text"]), ("operator", edited)]
+        # the Brain remembers what was said: no rejected or rewritten draft, the operator's edit
+        said = [(t.speaker, t.text) for t in live_server.runtime.brain.memory.get(sid).turns]
+        assert (Speaker.BOT, drafts[0]["text"]) in said and (Speaker.OPERATOR, edited) in said
+        assert not {d["text"] for d in drafts[1:]} & {
+            text for speaker, text in said if speaker is Speaker.BOT
+        }
+
+
+async def test_an_operator_closing_the_session_ends_the_customers_call(
+    live_server: LiveServer, console: ConsoleProbe
+) -> None:
+    manager = live_server.app.state.voice.manager
+    async with CustomerProbe(live_server.base_url) as customer:
+        sid = customer.session_id
+        since = time.monotonic()
+        await customer.say(LONG_QUESTION)
+        await _bot_text(customer, since)
+        closed = await console.command({"type": "set_mode", "session_id": sid, "mode": "closed"})
+        assert closed["type"] == "ack"
+        notice = await customer.heard.event(lambda e: e["type"] == "session" and e["state"] == "closed", 20)
+        assert "closed" in notice["notice"]
+        deadline = time.monotonic() + 30
+        while manager.get(sid) is not None:  # the pipeline ended and the customer's socket closed
+            assert time.monotonic() < deadline, "the session was still live after it was closed"
+            await asyncio.sleep(0.1)
+    moves = [a.detail["mode"] for a in live_server.runtime.store.audit_log(sid) if a.action == "mode_change"]
+    assert moves == ["closed"]
 
 
 async def test_illegal_moves_conflicts_and_idempotent_resend(
