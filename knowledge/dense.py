@@ -3,7 +3,8 @@
 Chroma's approximate search (HNSW) finds the candidate problems; this scores
 each candidate on all of its questions exactly. The vectors come from the
 version's Chroma collection (the source of truth) and are held as one float32
-matrix whose rows are grouped by problem, so a candidate costs one small slice.
+matrix whose rows are grouped by problem, so a candidate costs one small slice,
+and the problems of one product (consecutive positions) one contiguous block.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class DenseMatrix:
         order = np.argsort(owner, kind="stable")
         self._matrix: Vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
         owner = owner[order]
+        self._owner = owner
         self.problems = problems
         counts = np.bincount(owner, minlength=problems)
         self._starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -47,3 +49,16 @@ class DenseMatrix:
         if own.size > top_k:
             own = np.partition(own, own.size - top_k)[own.size - top_k :]
         return best, (1 - top_mean) * best + top_mean * float(own.mean())
+
+    def nearest(self, vector: Vectors, first: int, stop: int) -> int | None:
+        """The problem among positions ``first`` to ``stop - 1`` that holds the question most
+        similar to ``vector`` (None when they hold none); one contiguous block of rows."""
+        if first < 0 or stop > self.problems:
+            raise IndexError(f"positions {first}..{stop - 1} outside 0..{self.problems - 1}")
+        if first >= stop:
+            return None
+        low, high = int(self._starts[first]), int(self._ends[stop - 1])
+        if high <= low:
+            return None
+        row = low + int(np.argmax(self._matrix[low:high] @ vector))
+        return int(self._owner[row])

@@ -19,7 +19,7 @@ def _key(text: str) -> bytes:
 class CachingEmbedder(Embedder):
     """Same vectors as :class:`Embedder`; at most ``max_entries`` kept, least recently used dropped."""
 
-    def __init__(self, spec: str, *, batch_size: int = 256, max_entries: int = 200_000) -> None:
+    def __init__(self, spec: str, *, batch_size: int = 64, max_entries: int = 200_000) -> None:
         super().__init__(spec, batch_size=batch_size)
         self._cache: OrderedDict[bytes, Vectors] = OrderedDict()
         self._cache_lock = threading.Lock()

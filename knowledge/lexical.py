@@ -44,3 +44,16 @@ class LexicalIndex:
             if hit is not None:
                 out[hit[0]] += hit[1]
         return out
+
+    @staticmethod
+    def top(scores: npt.NDArray[np.float32], limit: int) -> list[int]:
+        """The documents of the ``limit`` best positive ``scores``, best first, ties by lower id;
+        without sorting every document."""
+        if limit <= 0:
+            return []
+        hits = np.flatnonzero(scores > 0)
+        if hits.size > limit:
+            kth = np.partition(scores[hits], hits.size - limit)[hits.size - limit]
+            hits = hits[scores[hits] >= kth]
+        order = np.lexsort((hits, -scores[hits]))[:limit]
+        return [int(d) for d in hits[order]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from knowledge.schema import Lexicon, LexiconWord, WordKind
@@ -13,6 +14,16 @@ class Mention:
     kind: WordKind
     word: LexiconWord
     surface: str
+
+
+def named_products(mentions: Iterable[Mention]) -> set[str]:
+    """Products named by the entity words among ``mentions``."""
+    return {m.word.product for m in mentions if m.kind is WordKind.ENTITY and m.word.product is not None}
+
+
+def generic_products(mentions: Iterable[Mention]) -> set[str]:
+    """Products the generic entity words among ``mentions`` may mean ("card": debit or credit)."""
+    return {product for m in mentions if m.kind is WordKind.ENTITY for product in m.word.ambiguous_products}
 
 
 class LexiconMatcher:
@@ -44,20 +55,11 @@ class LexiconMatcher:
 
     def products(self, text: str) -> set[str]:
         """Products named by entity words in ``text``."""
-        return {
-            m.word.product
-            for m in self.mentions(text)
-            if m.kind is WordKind.ENTITY and m.word.product is not None
-        }
+        return named_products(self.mentions(text))
 
     def generic_products(self, text: str) -> set[str]:
         """Products a generic word in ``text`` may mean ("card": debit or credit)."""
-        return {
-            product
-            for m in self.mentions(text)
-            if m.kind is WordKind.ENTITY
-            for product in m.word.ambiguous_products
-        }
+        return generic_products(self.mentions(text))
 
     def hotwords(self, limit: int = 200) -> list[str]:
         """Distinct entity words, for ASR biasing; most specific (longest) first."""

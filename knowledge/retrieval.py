@@ -14,7 +14,7 @@ dense similarity and the margin to the runner-up, with coefficients fitted by
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ from knowledge.dense import DenseMatrix
 from knowledge.embeddings import Vectors
 from knowledge.index import KnowledgeIndex
 from knowledge.lexical import LexicalIndex
-from knowledge.lexicon import LexiconMatcher
+from knowledge.lexicon import LexiconMatcher, Mention, generic_products, named_products
 from knowledge.schema import KnowledgeBase, ProblemRef
 
 
@@ -41,6 +41,18 @@ class RetrievalWeights(BaseModel):
     calib_bias: float = -7.871
     calib_score: float = 10.976
     calib_margin: float = 9.934
+
+
+def product_spans(products: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """``first, stop`` positions of each product's problems, which must be consecutive (as
+    :meth:`KnowledgeBase.problem_refs` lists them: product by product)."""
+    spans: dict[str, tuple[int, int]] = {}
+    for position, product in enumerate(products):
+        first, stop = spans.get(product, (position, position))
+        if stop != position:
+            raise ValueError(f"the problems of product {product!r} are not consecutive")
+        spans[product] = (first, position + 1)
+    return spans
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,8 @@ class Retriever:
         self._alternative_gap = alternative_gap
         self.refs = kb.problem_refs()
         self._position = {ref.problem.id: n for n, ref in enumerate(self.refs)}
-        self._product_of = np.array([ref.product_id for ref in self.refs])
+        self._product_of = [ref.product_id for ref in self.refs]
+        self._spans = product_spans(self._product_of)
         self._lexical = LexicalIndex([" \n ".join(ref.problem.questions) for ref in self.refs])
         self.lexicon = LexiconMatcher(kb.lexicon)
         problem_ids, vectors = index.vectors(version)
@@ -102,17 +115,18 @@ class Retriever:
         self, text: str, *, only_products: Collection[str] | None = None, limit: int = 5
     ) -> Retrieval:
         w = self.weights
-        named = frozenset(self.lexicon.products(text))
+        mentions = self.lexicon.mentions(text)
+        named = frozenset(named_products(mentions))
         vector = self._index.embedder.embed_one(text)
         hits = self._index.query(self.version, vector, self._top_k)
         pool = {p for p in (self._position.get(h.problem_id) for h in hits) if p is not None}
         bm25 = self._lexical.scores(text)
         best_bm25 = float(bm25.max()) if bm25.size else 0.0
         if best_bm25 > 0:
-            pool.update(int(p) for p in np.argsort(-bm25)[:limit])
+            pool.update(self._lexical.top(bm25, limit))
         candidates: list[Candidate] = []
-        for position in pool:
-            product = str(self._product_of[position])
+        for position in sorted(pool):  # one order for equal scores, however the pool was filled
+            product = self._product_of[position]
             if only_products and product not in only_products:
                 continue
             _, d = self._dense.similarity(vector, position, w.top_k, w.top_mean)
@@ -122,23 +136,25 @@ class Retriever:
             candidates.append(Candidate(self.refs[position], score, d, lex, in_named))
         candidates.sort(key=lambda c: c.score, reverse=True)
         floor = min((h.similarity for h in hits), default=-1.0) if len(hits) >= self._top_k else -1.0
-        alternatives = () if named or not candidates else self._alternatives(text, vector, candidates, floor)
+        alternatives = (
+            () if named or not candidates else self._alternatives(mentions, vector, candidates, floor)
+        )
         candidates = candidates[:limit]
         return Retrieval(candidates, self._confidence(candidates), named, self.version, alternatives)
 
     def _alternatives(
-        self, text: str, vector: Vectors, ranked: list[Candidate], floor: float
+        self, mentions: Sequence[Mention], vector: Vectors, ranked: list[Candidate], floor: float
     ) -> tuple[Candidate, ...]:
         """For a generic word ("card") the best answer under each other product it may mean.
 
-        The candidates already scored are searched first. Chroma is asked (only
-        under that product) just when the product has none among them and its
-        best question could still be within ``alternative_gap`` of the best
-        answer: every question it holds is at most as close as the ``floor``
-        (the last of the dense hits).
+        The candidates already scored are searched first. The product's own
+        questions are searched (exactly, in memory: one contiguous block of
+        rows) just when it has none among them and its best question could
+        still be within ``alternative_gap`` of the best answer: every question
+        it holds is at most as close as the ``floor`` (the last of the dense hits).
         """
         top = ranked[0]
-        generic = self.lexicon.generic_products(text)
+        generic = generic_products(mentions)
         if top.ref.product_id not in generic:
             return ()
         found: list[Candidate] = []
@@ -150,8 +166,8 @@ class Retriever:
                 continue
             if floor < top.dense - self._alternative_gap:
                 continue
-            hits = self._index.query(self.version, vector, 1, product=product)
-            position = self._position.get(hits[0].problem_id) if hits else None
+            span = self._spans.get(product)
+            position = self._dense.nearest(vector, *span) if span is not None else None
             if position is not None:
                 _, d = self._dense.similarity(vector, position, self.weights.top_k, self.weights.top_mean)
                 found.append(Candidate(self.refs[position], d, d, 0.0, False))

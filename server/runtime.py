@@ -9,6 +9,7 @@ from knowledge.embeddings import Embedder
 from knowledge.index import IndexNotBuiltError, KnowledgeIndex, make_client
 from knowledge.loader import load_knowledge_base
 from knowledge.retrieval import Retriever
+from server.blas import single_threaded_blas
 from server.brain.brain import Brain
 from server.brain.llm import ChatClient, GenerativeWriter, llm_config
 from server.brain.memory import MemoryStore
@@ -83,6 +84,7 @@ class Runtime:
 def open_runtime(
     settings: Settings, *, build_if_missing: bool = False, embedder: Embedder | None = None
 ) -> Runtime:
+    single_threaded_blas()
     index = open_index(settings, embedder)
     if index.active_version() is None and build_if_missing:
         build_knowledge(index, settings)

@@ -1,4 +1,4 @@
-"""One text turn end to end: record the question, decide, record the reply."""
+"""One text turn end to end: decide, then record the question and the reply together."""
 
 from __future__ import annotations
 
@@ -27,37 +27,46 @@ def citation_dicts(reply: BrainReply) -> list[dict[str, Any]]:
     ]
 
 
-def record_reply(store: Store, reply: BrainReply, *, spoken: bool, speaker: str = "bot") -> int:
-    """Commit the bot's reply; ``spoken`` when it is shown as text (a voice reply is settled later).
-
-    ``speaker`` is ``operator`` for a draft reply an operator edited before it was spoken.
-    """
-    seq = store.record_turn(
-        TurnRecord(
-            session_id=reply.session_id,
-            speaker=speaker,
-            text=reply.text,
-            spoken_text=reply.text if spoken else None,
-            decision=reply.decision.value,
-            reason=reply.reason.value,
-            confidence=reply.confidence,
-            citations=citation_dicts(reply),
-        )
+def reply_turn(reply: BrainReply, *, spoken: bool, speaker: str = "bot") -> TurnRecord:
+    """The stored form of the bot's reply; ``spoken`` when it is shown as text (a voice reply
+    is settled later). ``speaker`` is ``operator`` for a draft an operator edited."""
+    return TurnRecord(
+        session_id=reply.session_id,
+        speaker=speaker,
+        text=reply.text,
+        spoken_text=reply.text if spoken else None,
+        decision=reply.decision.value,
+        reason=reply.reason.value,
+        confidence=reply.confidence,
+        citations=citation_dicts(reply),
     )
+
+
+def record_reply(store: Store, reply: BrainReply, *, spoken: bool, speaker: str = "bot") -> int:
+    """Commit the bot's reply (see ``reply_turn``) and return its sequence number."""
+    seq = store.record_turn(reply_turn(reply, spoken=spoken, speaker=speaker))
     reply_recorded(store, reply)  # a hand-off queues its ticket (written off this path)
     return seq
 
 
 def record_customer_turn(store: Store, session_id: str, text: str, channel: str) -> int:
-    store.ensure_session(session_id, channel)
-    return store.record_turn(TurnRecord(session_id=session_id, speaker="customer", text=text))
+    """Commit the customer's line (creating the session when new) in one transaction."""
+    turn = TurnRecord(session_id=session_id, speaker="customer", text=text)
+    return store.record_turns([turn], channel=channel)[0]
 
 
 def take_text_turn(
     brain: Brain, store: Store, session_id: str, text: str, channel: str = "text"
 ) -> BrainReply:
-    """The customer's line is committed before the Brain runs, the reply before it is returned."""
-    record_customer_turn(store, session_id, text, channel)
-    reply = brain.respond(session_id, text)
-    record_reply(store, reply, spoken=True)
+    """The customer's line and the reply are committed together, in one transaction, before
+    the reply is returned. Nothing is acknowledged before that commit; if the Brain fails,
+    the customer's line is committed alone and the error goes on."""
+    try:
+        reply = brain.respond(session_id, text)
+    except Exception:
+        record_customer_turn(store, session_id, text, channel)
+        raise
+    customer = TurnRecord(session_id=session_id, speaker="customer", text=text)
+    store.record_turns([customer, reply_turn(reply, spoken=True)], channel=channel)
+    reply_recorded(store, reply)  # a hand-off queues its ticket (written off this path)
     return reply

@@ -16,6 +16,7 @@ import logging
 import threading
 
 from knowledge.retrieval import Retriever
+from server.heap import freeze_long_lived
 from server.runtime import Runtime, open_retriever
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def activate_and_serve(runtime: Runtime, retriever: Retriever) -> None:
     with SWAP_LOCK:
         runtime.index.activate(retriever.version)
         runtime.brain.use_retriever(retriever)
+    freeze_long_lived()  # the new version's objects join the frozen heap
 
 
 class VersionFollower:
@@ -49,6 +51,7 @@ class VersionFollower:
             if index.active_version() != active:
                 return None  # moved again while we opened it; the next check follows
             brain.use_retriever(retriever)
+        freeze_long_lived()  # the new version's objects join the frozen heap
         log.info("knowledge version followed", extra={"version": active})
         return active
 

@@ -1,7 +1,10 @@
 """Sessions, transcripts and audit records, committed before they are acknowledged.
 
-SQLite in WAL mode with ``synchronous=FULL`` by default, so a committed turn
-survives a crash of the process; any SQLAlchemy URL (PostgreSQL) works too.
+SQLite in WAL mode with ``synchronous=NORMAL`` by default: a committed turn
+survives a crash of the process (not a power cut before the next checkpoint);
+any SQLAlchemy URL (PostgreSQL) works too. Turns are written with Core
+statements, all turns of one call in one transaction (``record_turns``); the
+ORM serves reads and the rarer writes.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from server.brain.pii import mask_pii
 from server.store.tables import AuditRow, Base, SessionRow, TurnRow, utcnow
@@ -29,6 +32,32 @@ class TurnRecord:
     reason: str | None = None
     confidence: float | None = None
     citations: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+# Built once: a statement's cache key is then computed once, not on every turn.
+_SESSION_ID = select(SessionRow.id).where(SessionRow.id == bindparam("sid"))
+_NEW_SESSION = insert(SessionRow)
+_LAST_SEQ = select(func.max(TurnRow.seq)).where(TurnRow.session_id == bindparam("sid"))
+_NEW_TURNS = insert(TurnRow)
+_TOUCH_SESSION = (
+    update(SessionRow).where(SessionRow.id == bindparam("sid")).values(updated_at=bindparam("at"))
+)
+
+
+def _turn_row(turn: TurnRecord, seq: int) -> dict[str, Any]:
+    text = mask_pii(turn.text)
+    spoken = turn.spoken_text
+    return {
+        "session_id": turn.session_id,
+        "seq": seq,
+        "speaker": turn.speaker,
+        "text": text,
+        "spoken_text": text if spoken == turn.text else None if spoken is None else mask_pii(spoken),
+        "decision": turn.decision,
+        "reason": turn.reason,
+        "confidence": turn.confidence,
+        "citations": list(turn.citations),
+    }
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -74,11 +103,8 @@ class Store:
 
     def ensure_session(self, session_id: str, channel: str = "text") -> bool:
         """Create the session if new; return True when it was created."""
-        with self._sessions.begin() as db:
-            if db.get(SessionRow, session_id) is not None:
-                return False
-            db.add(SessionRow(id=session_id, channel=channel))
-            return True
+        with self._engine.begin() as db:
+            return self._create_session(db, session_id, channel)
 
     def session_exists(self, session_id: str) -> bool:
         with self._sessions() as db:
@@ -86,25 +112,30 @@ class Store:
 
     def record_turn(self, turn: TurnRecord) -> int:
         """Commit one turn (masked) and return its sequence number in the session."""
-        with self._sessions.begin() as db:
-            seq = self._next_seq(db, turn.session_id)
-            db.add(
-                TurnRow(
-                    session_id=turn.session_id,
-                    seq=seq,
-                    speaker=turn.speaker,
-                    text=mask_pii(turn.text),
-                    spoken_text=mask_pii(turn.spoken_text) if turn.spoken_text is not None else None,
-                    decision=turn.decision,
-                    reason=turn.reason,
-                    confidence=turn.confidence,
-                    citations=list(turn.citations),
-                )
-            )
-            session = db.get(SessionRow, turn.session_id)
-            if session is not None:
-                session.updated_at = utcnow()
-            return seq
+        return self.record_turns([turn])[0]
+
+    def record_turns(self, turns: Sequence[TurnRecord], *, channel: str | None = None) -> list[int]:
+        """Commit ``turns`` of one session (masked, in order) in one transaction; return their
+        sequence numbers. With ``channel`` a new session is created first (``ensure_session``)."""
+        if not turns:
+            return []
+        session_id = turns[0].session_id
+        if any(t.session_id != session_id for t in turns):
+            raise ValueError("record_turns takes the turns of one session")
+        with self._engine.begin() as db:
+            created = channel is not None and self._create_session(db, session_id, channel)
+            first = 1 if created else self._next_seq(db, session_id)
+            db.execute(_NEW_TURNS, [_turn_row(t, first + n) for n, t in enumerate(turns)])
+            if not created:
+                db.execute(_TOUCH_SESSION, {"sid": session_id, "at": utcnow()})
+        return list(range(first, first + len(turns)))
+
+    @staticmethod
+    def _create_session(db: Connection, session_id: str, channel: str) -> bool:
+        if db.scalar(_SESSION_ID, {"sid": session_id}) is not None:
+            return False
+        db.execute(_NEW_SESSION, {"id": session_id, "channel": channel})
+        return True
 
     def set_spoken(self, session_id: str, seq: int, spoken_text: str) -> None:
         """Record what the customer actually heard of a reply (all of it, or up to a barge-in)."""
@@ -115,8 +146,8 @@ class Store:
             row.spoken_text = mask_pii(spoken_text)
 
     @staticmethod
-    def _next_seq(db: Session, session_id: str) -> int:
-        current = db.scalar(select(func.max(TurnRow.seq)).where(TurnRow.session_id == session_id))
+    def _next_seq(db: Connection, session_id: str) -> int:
+        current = db.scalar(_LAST_SEQ, {"sid": session_id})
         return (current or 0) + 1
 
     def transcript(self, session_id: str) -> list[TurnRow]:

@@ -74,7 +74,7 @@ def build_ticket(
     rows = list(transcript_rows)
     cited = _cited(rows)
     pid = str(cited["problem_id"]) if cited.get("problem_id") else None
-    ref = next((r for r in kb.problem_refs(include_retired=True) if r.problem.id == pid), None)
+    ref = kb.find_ref(pid, include_retired=True) if pid is not None else None
     actions = _unique([
         _ACTIONS[r.decision].format(
             pid=str(r.citations[0].get("problem_id")) if r.citations else "-",

@@ -11,6 +11,7 @@ import pytest
 from knowledge.dense import DenseMatrix
 from knowledge.embeddings import DEFAULT_CACHE_DIR, Embedder, ModelNotFoundError, resolve_model_path
 from knowledge.onnx_encoder import ensure_onnx_model
+from knowledge.retrieval import product_spans
 
 
 def test_hub_names_are_refused() -> None:
@@ -85,3 +86,30 @@ def test_dense_matrix_scores_problems_exactly() -> None:
         assert blended == pytest.approx(0.5 * own[0] + 0.5 * own[:3].mean(), abs=1e-6)
     best, blended = dense.similarity(query, int(owners[7]), top_k=3, top_mean=0.0)
     assert blended == best >= float(vectors[7] @ query) - 1e-6
+
+
+def test_dense_matrix_nearest_is_the_exact_best_question_of_a_span() -> None:
+    rng = np.random.default_rng(11)
+    owners = rng.integers(0, 9, 120)
+    owners[owners == 3] = 2  # problem 3 has no questions
+    vectors = rng.normal(size=(120, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = DenseMatrix(owners.tolist(), vectors, problems=9)
+    for _ in range(50):
+        query = rng.normal(size=16).astype(np.float32)
+        query /= np.linalg.norm(query)
+        first, stop = sorted(int(x) for x in rng.choice(10, 2, replace=False))
+        inside = (owners >= first) & (owners < stop)
+        expected = int(owners[inside][np.argmax(vectors[inside] @ query)]) if inside.any() else None
+        assert dense.nearest(query, first, stop) == expected
+    assert dense.nearest(vectors[0], 3, 4) is None  # a problem without questions
+    assert dense.nearest(vectors[0], 5, 5) is None
+    with pytest.raises(IndexError):
+        dense.nearest(vectors[0], 0, 10)
+
+
+def test_product_spans_need_each_products_problems_together() -> None:
+    assert product_spans(["a", "a", "b", "c", "c", "c"]) == {"a": (0, 2), "b": (2, 3), "c": (3, 6)}
+    assert product_spans([]) == {}
+    with pytest.raises(ValueError, match="not consecutive"):
+        product_spans(["a", "b", "a"])

@@ -72,3 +72,17 @@ def test_broken_yaml_is_a_clear_error(tmp_path: Path) -> None:
 def test_empty_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeFormatError, match="no products"):
         load_knowledge_base(tmp_path)
+
+
+def test_find_ref_places_one_problem_without_listing_all() -> None:
+    retired = Problem(
+        id="old_card", standard_question="Old?", answer="No longer offered, sorry.", status="retired"
+    )
+    kb = _kb(_problem(), retired)
+    ref = kb.find_ref("card_arrival")
+    assert ref is not None and (ref.product_id, ref.scenario_id) == ("debit_card", "card_delivery")
+    assert ref == kb.problem_refs()[0]
+    assert kb.find_ref("old_card") is None
+    found = kb.find_ref("old_card", include_retired=True)
+    assert found is not None and found.problem.id == "old_card"
+    assert kb.find_ref("nowhere") is None
