@@ -50,17 +50,27 @@ async def turns(base: str, k: int, utterances: list[Audio]) -> None:
     async with VoiceProbe(base) as probe:
         await _connect(probe, k)
         await asyncio.sleep(1.0)
-        for speech in utterances:
-            ends_before = len(probe.utterance_ends)
-            await probe.say(speech)
-            await probe.wait_for(lambda n=ends_before: len(probe.utterance_ends) > n, 30)
-            end = probe.utterance_ends[-1]
-            onset = await probe.wait_for(
-                lambda e=end: next((t for t in probe.log.audio_onsets if t > e), None), 30
-            )
-            emit("turn", k=k, end=end, onset=onset)
-            await probe.wait_idle(onset, within=120)
-            await probe.wait_quiet(0.5)
+        for q, speech in enumerate(utterances):
+            step = f"session {k}, question {q}"
+            try:
+                ends_before = len(probe.utterance_ends)
+                await probe.say(speech)
+                await probe.wait_for(lambda n=ends_before: len(probe.utterance_ends) > n, 30)
+                end = probe.utterance_ends[-1]
+                step += ": reply audio"
+                onset = await probe.wait_for(
+                    lambda e=end: next((t for t in probe.log.audio_onsets if t > e), None), 30
+                )
+                emit("turn", k=k, end=end, onset=onset)
+                step += " end"
+                await probe.wait_idle(onset, within=120)
+                await probe.wait_quiet(0.5)
+            except TimeoutError as exc:
+                states = [
+                    (round(t - probe.utterance_ends[-1], 2), e.get("avatar") or e["type"])
+                    for t, e in probe.log.events[-6:]
+                ]
+                raise TimeoutError(f"{step}: {exc}; last events (s after speech end): {states}") from exc
 
 
 async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:

@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 from pipecat.frames.frames import OutputAudioRawFrame
-from pipecat.transports.smallwebrtc.transport import (
-    RawAudioTrack,
-    SmallWebRTCClient,
-    SmallWebRTCOutputTransport,
-)
+from pipecat.transports.smallwebrtc.transport import SmallWebRTCClient, SmallWebRTCOutputTransport
+
+from server.voice.rtc_output import PacedAudioTrack
 
 LOUD = 300  # int16 peak: the same threshold the probe uses for received audio
 
@@ -50,20 +48,20 @@ def install() -> None:
         return
     _State.installed = True
     write = SmallWebRTCClient.write_audio_frame
-    recv = RawAudioTrack.recv
+    recv = PacedAudioTrack.recv
 
     async def write_audio_frame(self: SmallWebRTCClient, frame: OutputAudioRawFrame) -> bool:
         _record(self, _loud(frame.audio))
         return await write(self, frame)
 
-    async def track_recv(self: RawAudioTrack) -> Any:
+    async def track_recv(self: PacedAudioTrack) -> Any:
         _State.server_loop = asyncio.get_running_loop()
         frame = await recv(self)
         _record(self, _loud(bytes(frame.planes[0])))
         return frame
 
     SmallWebRTCClient.write_audio_frame = write_audio_frame  # type: ignore[method-assign]
-    RawAudioTrack.recv = track_recv  # type: ignore[method-assign]
+    PacedAudioTrack.recv = track_recv  # type: ignore[method-assign]
 
 
 def _walk(processor: Any) -> Iterator[Any]:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.config import Settings
 from server.turns import new_session_id
+from server.voice import rtc_output
 from server.voice.manager import CapacityError, SessionManager
 from server.voice.rtc_input import release_audio_promptly
 from server.voice.tokens import SessionTokens, TokenError
@@ -180,6 +181,7 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
 
 
 def make_voice_runtime(settings: Settings, manager: SessionManager) -> VoiceRuntime:
+    rtc_output.install()
     return VoiceRuntime(
         settings=settings,
         tokens=SessionTokens(

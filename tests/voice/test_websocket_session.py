@@ -71,7 +71,8 @@ async def test_voice_question_over_websocket(live_server: LiveServer, speak: Any
     kinds = [e["type"] for e in events]
     assert "transcript" in kinds
     replies = [e for e in events if e["type"] == "bot_text"]
-    assert replies[0]["citations"][0]["problem_id"] == "change_pin"
+    cited = [c["problem_id"] for c in replies[0]["citations"]]
+    assert cited[:1] == ["change_pin"], events
     assert video > 10 and audio > 20
 
 
