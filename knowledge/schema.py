@@ -8,6 +8,7 @@ single definition of that format; loading validates every file against them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -158,40 +159,31 @@ class KnowledgeBase(_Strict):
                 raise ValueError(f"lexicon word {word.word!r} names unknown scenario {word.scenario!r}")
         return self
 
-    def problem_refs(self, *, include_retired: bool = False) -> list[ProblemRef]:
-        refs: list[ProblemRef] = []
+    def _placed(self, include_retired: bool) -> Iterator[tuple[Product, Scenario, Problem]]:
         for product in self.products:
             for scenario in product.scenarios:
                 for problem in scenario.problems:
-                    if problem.status is ProblemStatus.RETIRED and not include_retired:
-                        continue
-                    refs.append(
-                        ProblemRef(
-                            problem=problem,
-                            product_id=product.id,
-                            product_name=product.name,
-                            scenario_id=scenario.id,
-                            scenario_name=scenario.name,
-                        )
-                    )
-        return refs
+                    if include_retired or problem.status is not ProblemStatus.RETIRED:
+                        yield product, scenario, problem
+
+    @staticmethod
+    def _ref(product: Product, scenario: Scenario, problem: Problem) -> ProblemRef:
+        return ProblemRef(
+            problem=problem,
+            product_id=product.id,
+            product_name=product.name,
+            scenario_id=scenario.id,
+            scenario_name=scenario.name,
+        )
+
+    def problem_refs(self, *, include_retired: bool = False) -> list[ProblemRef]:
+        return [self._ref(*placed) for placed in self._placed(include_retired)]
 
     def find_ref(self, problem_id: str, *, include_retired: bool = False) -> ProblemRef | None:
         """Where ``problem_id`` sits in the graph, or None; builds one ref, not one per problem."""
-        for product in self.products:
-            for scenario in product.scenarios:
-                for problem in scenario.problems:
-                    if problem.id != problem_id:
-                        continue
-                    if problem.status is ProblemStatus.RETIRED and not include_retired:
-                        return None
-                    return ProblemRef(
-                        problem=problem,
-                        product_id=product.id,
-                        product_name=product.name,
-                        scenario_id=scenario.id,
-                        scenario_name=scenario.name,
-                    )
+        for placed in self._placed(include_retired):
+            if placed[2].id == problem_id:
+                return self._ref(*placed)
         return None
 
     def scenario_count(self) -> int:

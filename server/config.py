@@ -73,6 +73,10 @@ class VoiceSettings(BaseModel):
     # Transcription starts after this much silence, before vad_stop_secs ends the turn (0 < it ≤ stop)
     asr_early_secs: float = Field(default=0.1, gt=0)
     audio_out_sample_rate: int = 24_000
+    # WebRTC: audio handed to the track per write, and how much the track keeps queued ahead
+    # (server/voice/rtc_output.py); smaller = faster first audio and barge-in, more loop work
+    webrtc_audio_chunk_ms: int = Field(default=100, ge=20, le=200, multiple_of=20)
+    webrtc_audio_lookahead_ms: int = Field(default=0, ge=0, le=200, multiple_of=10)
     video: bool = True
     idle_timeout_secs: float = 300.0
     max_sessions: int = 4

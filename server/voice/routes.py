@@ -52,16 +52,16 @@ def _voice(request: Request) -> VoiceRuntime:
     return runtime
 
 
-def _media_params(settings: Settings) -> dict[str, Any]:
+def _media_params(settings: Settings, *, out_chunk_ms: int = 100) -> dict[str, Any]:
     size = settings.avatar.size
     return {
         "audio_in_enabled": True,
         "audio_out_enabled": True,
         "audio_in_sample_rate": 16_000,
         "audio_out_sample_rate": settings.voice.audio_out_sample_rate,
-        # pipecat writes one chunk at a time and waits until the track has sent it; a late
-        # wake-up then inserts silence, so under load small chunks play slower than real time
-        "audio_out_10ms_chunks": 10,
+        # pipecat writes one chunk at a time and waits until the transport has taken it; the
+        # websocket sends 100 ms messages, WebRTC's track keeps a look-ahead (rtc_output)
+        "audio_out_10ms_chunks": out_chunk_ms // 10,
         "video_out_enabled": settings.voice.video,
         "video_out_is_live": True,
         "video_out_width": size,
@@ -131,7 +131,10 @@ async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
     async def on_connection(connection: SmallWebRTCConnection) -> None:
         release_audio_promptly(connection.pc)
         transport = SmallWebRTCTransport(
-            webrtc_connection=connection, params=TransportParams(**_media_params(voice.settings))
+            webrtc_connection=connection,
+            params=TransportParams(
+                **_media_params(voice.settings, out_chunk_ms=voice.settings.voice.webrtc_audio_chunk_ms)
+            ),
         )
         await voice.manager.start(transport, session_id, "webrtc", client_ip)
 
@@ -181,7 +184,7 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
 
 
 def make_voice_runtime(settings: Settings, manager: SessionManager) -> VoiceRuntime:
-    rtc_output.install()
+    rtc_output.install(settings.voice.webrtc_audio_lookahead_ms)
     return VoiceRuntime(
         settings=settings,
         tokens=SessionTokens(

@@ -1,14 +1,19 @@
-"""The bot's WebRTC audio leaves in 20 ms frames, one Opus packet each.
+"""The bot's WebRTC audio leaves in 20 ms frames, with a short queue kept full.
 
-pipecat's ``RawAudioTrack`` hands aiortc 10 ms frames: its sender then runs a
-hundred times a second per session (pull, level, a worker-thread hop for the
-encoder that sends only every other time), each run a few trips through the
-event loop. With two sessions and their video on one loop those trips did not
-keep up: audio left at half speed and replies took twice their length. Opus
-packets carry 20 ms anyway, so ``PacedAudioTrack`` hands out 20 ms: half the
-work, the same packets, the same pacing by timestamps and the same
-``add_audio_bytes`` contract (10 ms multiples, a future per write that resolves
-once its audio was taken).
+pipecat's ``RawAudioTrack`` hands aiortc 10 ms frames and resolves a write's
+future only once all of its audio was taken, so pipecat's output transport,
+which awaits each write, leaves the track empty between chunks. Under load
+that inserted silence; with big chunks (100 ms) the first chunk of a reply
+waits for 100 ms of audio to collect (~80 ms of the voice-to-voice time), and a
+barge-in still plays out what is queued in the track.
+
+``PacedAudioTrack`` keeps the same ``add_audio_bytes`` contract (10 ms
+multiples, a future per write) but resolves a write's future as soon as no
+more than ``lookahead_ms`` of audio is queued ahead of its end: pipecat writes
+the next chunk while the current one plays, so the track does not starve and
+holds at most ``lookahead_ms`` + one chunk (``voice.webrtc_audio_*``). It hands aiortc 20 ms frames
+(one Opus packet each): half the sender's trips through the event loop, which
+with two sessions and their video on one loop did not keep up at 10 ms.
 
 ``install()`` makes pipecat's SmallWebRTC transport build this track; pipecat
 is pinned, and this module is the one place that knows where the track is made.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from collections import deque
 
 import numpy as np
 from av import AudioFrame
@@ -28,7 +34,36 @@ FRAME_MS = 20
 
 
 class PacedAudioTrack(smallwebrtc.RawAudioTrack):
-    """``RawAudioTrack`` that gives aiortc 20 ms frames (silence where no audio is queued)."""
+    """``RawAudioTrack`` with a look-ahead queue and 20 ms frames (silence when it is empty)."""
+
+    lookahead_ms = 0  # set by ``install``: pipecat builds the track with its own arguments
+
+    def __init__(self, sample_rate: int, auto_silence: bool = True) -> None:
+        super().__init__(sample_rate, auto_silence)
+        self._queued_pieces = 0  # 10 ms pieces written so far
+        self._taken_pieces = 0  # 10 ms pieces handed to aiortc so far
+        self._writes: deque[tuple[int, asyncio.Future[bool]]] = deque()  # (last piece, future)
+
+    def add_audio_bytes(self, audio_bytes: bytes) -> asyncio.Future[bool]:
+        if not self._auto_silence:
+            future: asyncio.Future[bool] = super().add_audio_bytes(audio_bytes)
+            return future
+        if len(audio_bytes) % self._bytes_per_10ms != 0:
+            raise ValueError("Audio bytes must be a multiple of 10ms size.")
+        future = asyncio.get_running_loop().create_future()
+        for start in range(0, len(audio_bytes), self._bytes_per_10ms):
+            self._chunk_queue.append((audio_bytes[start : start + self._bytes_per_10ms], None))
+        self._queued_pieces += len(audio_bytes) // self._bytes_per_10ms
+        self._writes.append((self._queued_pieces, future))
+        self._release_writes()
+        return future
+
+    def _release_writes(self) -> None:
+        ahead = self.lookahead_ms // 10
+        while self._writes and self._writes[0][0] - self._taken_pieces <= ahead:
+            _, future = self._writes.popleft()
+            if not future.done():
+                future.set_result(True)
 
     async def recv(self) -> AudioFrame:
         if not self._auto_silence:
@@ -41,13 +76,13 @@ class PacedAudioTrack(smallwebrtc.RawAudioTrack):
                 await asyncio.sleep(wait)
         parts: list[bytes] = []
         for _ in range(FRAME_MS // 10):
-            if not self._chunk_queue:
+            if self._chunk_queue:
+                chunk, _future = self._chunk_queue.popleft()
+                parts.append(chunk)
+                self._taken_pieces += 1
+            else:
                 parts.append(bytes(self._bytes_per_10ms))
-                continue
-            chunk, future = self._chunk_queue.popleft()
-            if future is not None and not future.done():
-                future.set_result(True)
-            parts.append(chunk)
+        self._release_writes()
         samples = np.frombuffer(b"".join(parts), dtype=np.int16)
         frame = AudioFrame.from_ndarray(samples[None, :], layout="mono")
         frame.sample_rate = self._sample_rate
@@ -57,6 +92,7 @@ class PacedAudioTrack(smallwebrtc.RawAudioTrack):
         return frame
 
 
-def install() -> None:
+def install(lookahead_ms: int) -> None:
     """Make every SmallWebRTC session send its audio through ``PacedAudioTrack`` (idempotent)."""
+    PacedAudioTrack.lookahead_ms = lookahead_ms
     smallwebrtc.RawAudioTrack = PacedAudioTrack  # type: ignore[misc]
