@@ -49,10 +49,13 @@ def record_reply(store: Store, reply: BrainReply, *, spoken: bool, speaker: str 
     return seq
 
 
+def _customer_turn(session_id: str, text: str) -> TurnRecord:
+    return TurnRecord(session_id=session_id, speaker="customer", text=text)
+
+
 def record_customer_turn(store: Store, session_id: str, text: str, channel: str) -> int:
     """Commit the customer's line (creating the session when new) in one transaction."""
-    turn = TurnRecord(session_id=session_id, speaker="customer", text=text)
-    return store.record_turns([turn], channel=channel)[0]
+    return store.record_turns([_customer_turn(session_id, text)], channel=channel)[0]
 
 
 def take_text_turn(
@@ -66,7 +69,6 @@ def take_text_turn(
     except Exception:
         record_customer_turn(store, session_id, text, channel)
         raise
-    customer = TurnRecord(session_id=session_id, speaker="customer", text=text)
-    store.record_turns([customer, reply_turn(reply, spoken=True)], channel=channel)
+    store.record_turns([_customer_turn(session_id, text), reply_turn(reply, spoken=True)], channel=channel)
     reply_recorded(store, reply)  # a hand-off queues its ticket (written off this path)
     return reply

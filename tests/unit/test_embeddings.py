@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from knowledge.dense import DenseMatrix
@@ -67,12 +68,17 @@ def test_unusable_onnx_cache_falls_back_to_torch(tmp_path: Path, caplog: pytest.
     assert "onnx embeddings unavailable" in caplog.text
 
 
+def _unit_rows(rng: np.random.Generator, rows: int, dim: int) -> npt.NDArray[np.float32]:
+    vectors = rng.normal(size=(rows, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
 def test_dense_matrix_scores_problems_exactly() -> None:
     rng = np.random.default_rng(3)
     owners = rng.integers(0, 6, 40)
     owners[owners == 4] = 5  # problem 4 has no questions
-    vectors = rng.normal(size=(40, 8)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = _unit_rows(rng, 40, 8)
     query = vectors[7] + 0.1
     query /= np.linalg.norm(query)
     dense = DenseMatrix(owners.tolist(), vectors, problems=6)
@@ -92,8 +98,7 @@ def test_dense_matrix_nearest_is_the_exact_best_question_of_a_span() -> None:
     rng = np.random.default_rng(11)
     owners = rng.integers(0, 9, 120)
     owners[owners == 3] = 2  # problem 3 has no questions
-    vectors = rng.normal(size=(120, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = _unit_rows(rng, 120, 16)
     dense = DenseMatrix(owners.tolist(), vectors, problems=9)
     for _ in range(50):
         query = rng.normal(size=16).astype(np.float32)
