@@ -10,9 +10,11 @@ export of the model with onnxruntime (made once into ``cache_dir``, see
 ``torch`` runs sentence-transformers. When the ONNX export cannot be made or
 loaded, the embedder says so in the log and uses torch.
 
-Bulk embedding (an index build) sorts the distinct texts by length into batches
-and, with ONNX, runs them on ``workers`` threads (one per core) sharing the
-query session of one intra-op thread: each batch runs whole on one core, so a
+A query (a few texts) runs on the session of ``threads`` intra-op threads, which
+split one short text's work across the cores. Bulk embedding (an index build)
+sorts the distinct texts by length into batches and, with ONNX, runs them on
+``workers`` threads (one per core) sharing a second session of one intra-op
+thread: each batch runs whole on one core, so a
 core taken by another process slows the build in proportion instead of stalling
 every parallel step (torch's intra-op threads on a shared 2-core machine ran at
 a third of one ONNX thread's speed).
@@ -128,18 +130,29 @@ class Embedder:
         self._workers = max(1, workers if workers is not None else os.cpu_count() or 1)
         self._lock = threading.Lock()
         self._encoder: _Encoder | None = None
+        self._bulk_encoder: _Encoder | None = None
 
     def _load(self) -> _Encoder:
         with self._lock:
             if self._encoder is None:
-                self._encoder = self._open()
+                self._encoder = self._open(self._threads)
             return self._encoder
 
-    def _open(self) -> _Encoder:
+    def _load_bulk(self) -> _Encoder:
+        """The one-thread session the parallel bulk batches share (ONNX only)."""
+        encoder = self._load()
+        if self._threads == 1 or not isinstance(encoder, OnnxEncoder):
+            return encoder
+        with self._lock:
+            if self._bulk_encoder is None:
+                self._bulk_encoder = self._open(1)
+            return self._bulk_encoder
+
+    def _open(self, threads: int) -> _Encoder:
         if self.backend == "onnx":
             try:
                 onnx_path = ensure_onnx_model(self._path, self._cache_dir)
-                return OnnxEncoder(onnx_path, self._path, threads=self._threads)
+                return OnnxEncoder(onnx_path, self._path, threads=threads)
             except (ImportError, OSError, RuntimeError) as exc:  # OnnxExportError, onnxruntime's errors
                 log.warning(
                     "onnx embeddings unavailable, using torch",
@@ -161,12 +174,13 @@ class Embedder:
         order = sorted(range(len(distinct)), key=lambda n: len(distinct[n]))
         batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         out = np.empty((len(distinct), encoder.dimension), dtype=np.float32)
-
-        def encode(batch: list[int]) -> None:
-            out[batch] = encoder.encode([distinct[n] for n in batch])
-
         parallel = len(texts) >= BULK_TEXTS and self.backend == "onnx"  # torch runs its own threads
         workers = min(self._workers, len(batches)) if parallel else 1
+        runner = self._load_bulk() if workers > 1 else encoder
+
+        def encode(batch: list[int]) -> None:
+            out[batch] = runner.encode([distinct[n] for n in batch])
+
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
                 list(pool.map(encode, batches))

@@ -111,6 +111,13 @@ class Retriever:
         position = self._position.get(problem_id)
         return None if position is None else self.refs[position]
 
+    def find_ref(self, problem_id: str, *, include_retired: bool = False) -> ProblemRef | None:
+        """A live problem by lookup; a retired one (rare) by a walk of the version's graph."""
+        found = self.ref(problem_id)
+        if found is None and include_retired:
+            return self.kb.find_ref(problem_id, include_retired=True)
+        return found
+
     def retrieve(
         self, text: str, *, only_products: Collection[str] | None = None, limit: int = 5
     ) -> Retrieval:

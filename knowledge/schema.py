@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -126,6 +127,13 @@ class ProblemRef(BaseModel):
     product_name: str
     scenario_id: str
     scenario_name: str
+
+
+class RefFinder(Protocol):
+    """Finds where a problem sits: a :class:`KnowledgeBase` (a walk of its graph) or a
+    retriever of one of its versions (a lookup)."""
+
+    def find_ref(self, problem_id: str, *, include_retired: bool = False) -> ProblemRef | None: ...
 
 
 class KnowledgeBase(_Strict):

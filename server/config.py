@@ -48,6 +48,7 @@ class KnowledgeSettings(BaseModel):
     embedding_backend: Backend = "onnx"
     embedding_cache_dir: Path = Path("var/models")
     embedding_batch_size: int = 64
+    embedding_threads: int = 2
     dense_top_k: int = 40
 
 

@@ -27,6 +27,7 @@ def open_index(settings: Settings, embedder: Embedder | None = None) -> Knowledg
         batch_size=ks.embedding_batch_size,
         backend=ks.embedding_backend,
         cache_dir=ks.embedding_cache_dir,
+        threads=ks.embedding_threads,
     )
     return KnowledgeIndex(
         make_client(ks.index_dir, ks.chroma_url), embedder, ks.index_dir, ks.collection_prefix

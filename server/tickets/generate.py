@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from knowledge.schema import KnowledgeBase
+from knowledge.schema import RefFinder
 from server.brain.llm.client import ChatClient
 from server.brain.llm.errors import LlmError, LlmMalformed
 from server.brain.llm.prompt import clean_customer_text
@@ -60,7 +60,7 @@ def parse_narrative(raw: str) -> dict[str, str]:
 
 def write_ticket(
     rows: Sequence[TranscriptRow],
-    kb: KnowledgeBase,
+    kb: RefFinder,
     session_id: str | None = None,
     client: ChatClient | None = None,
 ) -> Ticket:

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 from weakref import WeakKeyDictionary
 
-from knowledge.schema import KnowledgeBase
+from knowledge.schema import RefFinder
 from server.brain.brain import BrainReply
 from server.brain.llm.client import ChatClient
 from server.brain.policy import Decision
@@ -72,7 +72,7 @@ class TicketService:
     """Writes and stores tickets in one owned worker thread; ``close`` waits for the queue."""
 
     def __init__(
-        self, store: Store, knowledge: Callable[[], KnowledgeBase], client: ChatClient | None = None
+        self, store: Store, knowledge: Callable[[], RefFinder], client: ChatClient | None = None
     ) -> None:
         self._store = store
         self._tickets = TicketStore(store.engine)
@@ -141,6 +141,6 @@ def open_ticket_service(runtime: Runtime) -> TicketService:
     """The service of one app: the live knowledge, the LLM when generative and ``llm.tickets``."""
     writer = runtime.writer
     client = writer.client if writer is not None and runtime.settings.llm.tickets else None
-    service = TicketService(runtime.store, lambda: runtime.brain.retriever.kb, client)
+    service = TicketService(runtime.store, lambda: runtime.brain.retriever, client)
     service.attach()
     return service

