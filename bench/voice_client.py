@@ -74,7 +74,10 @@ async def turns(base: str, k: int, utterances: list[Audio]) -> None:
 
 
 async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
-    """Speak over the reply 1 s into it: when speech started, when the reply audio stopped."""
+    """Speak over the reply 1 s into it: when speech started, when the reply audio stopped.
+
+    A trial ends only once the interjection was sent whole and the bot's answer to it has
+    played, so the next trial's question never lands on the customer still speaking."""
     async with VoiceProbe(base) as probe:
         await _connect(probe, k)
         await asyncio.sleep(1.0)
@@ -85,14 +88,19 @@ async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
                 lambda s=sent: next((t for t in probe.log.audio_onsets if t > s), None), 60
             )
             await asyncio.sleep(1.0)
-            starts = len(probe.utterance_starts)
+            starts, ends = len(probe.utterance_starts), len(probe.utterance_ends)
             await probe.say(interjection)
             await probe.wait_for(lambda n=starts: len(probe.utterance_starts) > n, 30)
             start = probe.utterance_starts[-1]
             await asyncio.sleep(2.0)
             emit("barge", k=k, onset=onset, start=start, end=probe.reply_audio_end(start))
-            await probe.wait_idle(start, within=120)
-            await probe.wait_quiet(0.5)
+            await probe.wait_for(lambda n=ends: len(probe.utterance_ends) > n, 30)
+            said = probe.utterance_ends[-1]
+            answer = await probe.wait_for(
+                lambda e=said: next((t for t in probe.log.audio_onsets if t > e), None), 60
+            )
+            await probe.wait_idle(answer, within=120)
+            await probe.wait_quiet(1.5)  # a turn split at a pause may bring a second answer
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -101,6 +101,13 @@ class Sessions:
         self._on_session()
 
 
+async def _all_closed(voice_rt: VoiceRuntime, within_s: float = 30.0) -> None:
+    """Wait until the server has ended every session (a round never shares the CPU with the last)."""
+    async with asyncio.timeout(within_s):
+        for session in voice_rt.manager.sessions():
+            await voice_rt.manager.wait_closed(session.session_id)
+
+
 async def _client(
     base: str, sessions: Sessions, mode: str, files: list[Path], *, n: int, limit_s: float
 ) -> list[dict[str, Any]]:
@@ -169,6 +176,7 @@ async def _round(
     limit_s: float,
     on_session: Callable[[], object] = lambda: None,
 ) -> list[dict[str, float]]:
+    await _all_closed(voice_rt)
     sessions = Sessions(voice_rt, on_session)
     lines = await _client(base, sessions, "turns", files, n=n, limit_s=limit_s)
     rows = [_stages(line, sessions.by_client[line["k"]]) for line in lines]
@@ -180,6 +188,7 @@ async def _round(
 
 async def _barge_in(base: str, voice_rt: VoiceRuntime, interjection: Path) -> list[dict[str, float]]:
     """Speech start → last reply audio received, and → the server's interruption."""
+    await _all_closed(voice_rt)
     sessions = Sessions(voice_rt)
     lines = await _client(base, sessions, "barge", [interjection], n=1, limit_s=300)
     rows = []

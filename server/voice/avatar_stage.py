@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Protocol
 
 from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
@@ -28,6 +30,20 @@ from server.voice.tts import VisemeAudioFrame
 log = logging.getLogger(__name__)
 
 
+class QueuedSpeech(Protocol):
+    """Reply audio already handed on downstream (the WebRTC track's queue)."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+def _nothing_queued() -> QueuedSpeech | None:
+    return None
+
+
 class AvatarStage(FrameProcessor):
     """Owns one renderer and its frame loop; the loop is the only source of bot audio.
 
@@ -40,13 +56,23 @@ class AvatarStage(FrameProcessor):
     utterance, so it reaches the transport right behind the last audio and marks
     the end of the bot's speech there. An interruption clears the renderer, which
     is idle and silent on the next frame; a hold (the customer may be starting to
-    speak) keeps the speech waiting in the renderer until it is released. If
+    speak) keeps the speech waiting in the renderer until it is released. Hold,
+    release and interruption also reach ``queued`` (the transport's queue of audio
+    already sent on, when it has one), so the customer hears the stop at once. If
     rendering fails the stage degrades to audio only and says so once.
     """
 
-    def __init__(self, renderer: AvatarRenderer, marks: Marks, *, video: bool = True) -> None:
+    def __init__(
+        self,
+        renderer: AvatarRenderer,
+        marks: Marks,
+        *,
+        video: bool = True,
+        queued: Callable[[], QueuedSpeech | None] = _nothing_queued,
+    ) -> None:
         super().__init__(name="AvatarStage")
         self._marks = marks
+        self._queued = queued
         self._renderer = renderer
         self._video = video
         self._loop_task: asyncio.Task[None] | None = None
@@ -69,13 +95,19 @@ class AvatarStage(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             self._renderer.clear()
+            if (queued := self._queued()) is not None:
+                queued.clear()
             self._stop_pending = None
             await self.push_frame(frame, direction)
         elif isinstance(frame, HoldSpeechFrame):
             self._renderer.hold()
+            if (queued := self._queued()) is not None:
+                queued.hold()
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReleaseSpeechFrame):
             self._renderer.release()
+            if (queued := self._queued()) is not None:
+                queued.release()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame) and self._passthrough:
             await self.push_frame(frame, direction)

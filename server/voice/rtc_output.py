@@ -15,6 +15,12 @@ holds at most ``lookahead_ms`` + one chunk (``voice.webrtc_audio_*``). It hands 
 (one Opus packet each): half the sender's trips through the event loop, which
 with two sessions and their video on one loop did not keep up at 10 ms.
 
+The track also obeys barge-in (the avatar stage passes it on, see
+``output_track``): a hold sends silence and keeps the queued audio for a
+release; an interruption drops it. pipecat itself never empties the track, so
+without the gate up to a chunk of reply audio (100 ms) played on after the
+avatar stopped.
+
 ``install()`` makes pipecat's SmallWebRTC transport build this track; pipecat
 is pinned, and this module is the one place that knows where the track is made.
 """
@@ -25,9 +31,11 @@ import asyncio
 import fractions
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 from av import AudioFrame
+from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.smallwebrtc import transport as smallwebrtc
 
 FRAME_MS = 20
@@ -43,6 +51,26 @@ class PacedAudioTrack(smallwebrtc.RawAudioTrack):
         self._queued_pieces = 0  # 10 ms pieces written so far
         self._taken_pieces = 0  # 10 ms pieces handed to aiortc so far
         self._writes: deque[tuple[int, asyncio.Future[bool]]] = deque()  # (last piece, future)
+        self._held = False
+
+    @property
+    def queued_ms(self) -> int:
+        """Audio written and not yet handed to aiortc."""
+        return (self._queued_pieces - self._taken_pieces) * 10
+
+    def hold(self) -> None:
+        """Send silence from the next frame on; the queued audio waits for ``release``."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+
+    def clear(self) -> None:
+        """Drop the queued audio (an interruption); every pending write is done."""
+        self._held = False
+        self._chunk_queue.clear()
+        self._taken_pieces = self._queued_pieces
+        self._release_writes()
 
     def add_audio_bytes(self, audio_bytes: bytes) -> asyncio.Future[bool]:
         if not self._auto_silence:
@@ -76,7 +104,7 @@ class PacedAudioTrack(smallwebrtc.RawAudioTrack):
                 await asyncio.sleep(wait)
         parts: list[bytes] = []
         for _ in range(FRAME_MS // 10):
-            if self._chunk_queue:
+            if self._chunk_queue and not self._held:
                 chunk, _future = self._chunk_queue.popleft()
                 parts.append(chunk)
                 self._taken_pieces += 1
@@ -90,6 +118,18 @@ class PacedAudioTrack(smallwebrtc.RawAudioTrack):
         frame.time_base = fractions.Fraction(1, self._sample_rate)
         self._timestamp += per_frame
         return frame
+
+
+def output_track(transport: BaseTransport) -> Callable[[], PacedAudioTrack | None]:
+    """The audio track a SmallWebRTC transport sends now (made at connect, replaced on
+    renegotiation); always None for other transports."""
+    client = getattr(transport, "_client", None)
+
+    def current() -> PacedAudioTrack | None:
+        track = getattr(client, "_audio_output_track", None)
+        return track if isinstance(track, PacedAudioTrack) else None
+
+    return current
 
 
 def install(lookahead_ms: int) -> None:

@@ -19,6 +19,7 @@ from server.voice.barge_in import BargeIn
 from server.voice.conversation import ConversationStage
 from server.voice.events import SessionEvent
 from server.voice.marks import Marks
+from server.voice.rtc_output import output_track
 from server.voice.services import VoiceServices
 from server.voice.stt import LocalWhisperSTT
 from server.voice.takeover import TakeoverControl
@@ -59,7 +60,7 @@ def build_session(
     settings = services.settings
     marks = Marks()
     renderer = create_renderer(settings.avatar)
-    avatar = AvatarStage(renderer, marks, video=settings.voice.video)
+    avatar = AvatarStage(renderer, marks, video=settings.voice.video, queued=output_track(transport))
     tts = AlignedPiperTTS(services.voice)
     conversation = ConversationStage(
         session_id=session_id,

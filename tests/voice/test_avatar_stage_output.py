@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pipecat.frames.frames import OutputImageRawFrame, TTSAudioRawFrame, TTSStoppedFrame
+from pipecat.frames.frames import InterruptionFrame, OutputImageRawFrame, TTSAudioRawFrame, TTSStoppedFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
 from avatar.factory import create_renderer
@@ -11,6 +11,7 @@ from avatar.settings import AvatarSettings
 from server.voice.avatar_stage import AvatarStage
 from server.voice.barge_in import HoldSpeechFrame, ReleaseSpeechFrame
 from server.voice.marks import Marks
+from server.voice.rtc_output import PacedAudioTrack
 from server.voice.tts import VisemeAudioFrame
 
 RATE = 22_050
@@ -70,3 +71,36 @@ async def test_a_hold_keeps_the_speech_and_its_stop_frame_until_released() -> No
     )
     assert np.array_equal(played[: len(tone)], tone)  # all of it, once, in order
     assert kinds.count(TTSStoppedFrame) == 1 and kinds.index(TTSStoppedFrame) > release
+
+
+class _RecordingTrack(PacedAudioTrack):
+    """A real WebRTC output track that also lists the barge-in calls it received."""
+
+    def __init__(self) -> None:
+        super().__init__(24_000)
+        self.calls: list[str] = []
+
+    def hold(self) -> None:
+        self.calls.append("hold")
+        super().hold()
+
+    def release(self) -> None:
+        self.calls.append("release")
+        super().release()
+
+    def clear(self) -> None:
+        self.calls.append("clear")
+        super().clear()
+
+
+async def test_barge_in_also_reaches_the_audio_already_in_the_track() -> None:
+    track = _RecordingTrack()
+    track.add_audio_bytes(bytes(480 * 10))  # 100 ms handed on before the customer spoke
+    renderer = create_renderer(AvatarSettings(size=128, fps=25, sample_rate=RATE))
+    stage = AvatarStage(renderer, Marks(), queued=lambda: track)
+    frames = [HoldSpeechFrame(), ReleaseSpeechFrame(), HoldSpeechFrame(), InterruptionFrame()]
+    down, _ = await run_test(stage, frames_to_send=frames)
+    barge_in = (HoldSpeechFrame, ReleaseSpeechFrame, InterruptionFrame)
+    assert [type(f) for f in down if isinstance(f, barge_in)] == [type(f) for f in frames]
+    assert track.calls == ["hold", "release", "hold", "clear"]
+    assert track.queued_ms == 0

@@ -1,4 +1,5 @@
-"""PacedAudioTrack: 20 ms frames, a write released once at most the look-ahead is queued."""
+"""PacedAudioTrack: 20 ms frames, a write released once at most the look-ahead is queued;
+hold, release and clear at barge-in."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 
 import numpy as np
 import pytest
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-from server.voice.rtc_output import FRAME_MS, PacedAudioTrack
+from server.voice.rtc_output import FRAME_MS, PacedAudioTrack, output_track
 
 RATE = 24_000
 PIECE = RATE // 100 * 2  # bytes of 10 ms PCM16
@@ -72,3 +74,31 @@ def test_rejects_audio_that_is_not_whole_10ms_pieces() -> None:
 
 async def _add(track: PacedAudioTrack, audio: bytes) -> None:
     track.add_audio_bytes(audio)
+
+
+async def test_a_hold_sends_silence_and_a_release_goes_on_with_the_same_audio() -> None:
+    track = _track(0)
+    write = track.add_audio_bytes(_chunk(1) + _chunk(2))
+    track.hold()
+    assert set((await track.recv()).to_ndarray()[0].tolist()) == {0}
+    assert track.queued_ms == 40 and not write.done()
+    track.release()
+    assert set((await track.recv()).to_ndarray()[0].tolist()) == {1}
+    assert set((await track.recv()).to_ndarray()[0].tolist()) == {2}
+    assert write.done()
+
+
+async def test_clear_drops_the_queued_audio_and_frees_every_write() -> None:
+    track = _track(0)
+    writes = [track.add_audio_bytes(_chunk(n, ms=100)) for n in (1, 2)]
+    track.hold()
+    track.clear()
+    assert track.queued_ms == 0 and all(w.done() for w in writes)
+    assert set((await track.recv()).to_ndarray()[0].tolist()) == {0}
+    track.add_audio_bytes(_chunk(3))  # the next reply plays at once: the clear also ended the hold
+    assert set((await track.recv()).to_ndarray()[0].tolist()) == {3}
+
+
+def test_a_websocket_transport_has_no_track_to_hold() -> None:
+    transport = FastAPIWebsocketTransport(websocket=None, params=FastAPIWebsocketParams())  # type: ignore[arg-type]
+    assert output_track(transport)() is None
