@@ -73,6 +73,9 @@ class VoiceSettings(BaseModel):
     vad_stop_secs: float = 0.3
     # Transcription starts after this much silence, before vad_stop_secs ends the turn (0 < it ≤ stop)
     asr_early_secs: float = Field(default=0.1, gt=0)
+    # Audio kept from before VAD confirmed speech, and silence appended, in what Whisper hears
+    asr_preroll_secs: float = Field(default=0.5, ge=0.2, le=1.0)
+    asr_trailing_silence_secs: float = Field(default=0.3, ge=0.0, le=1.0)
     audio_out_sample_rate: int = 24_000
     # WebRTC: audio handed to the track per write, and how much the track keeps queued ahead
     # (server/voice/rtc_output.py); smaller = faster first audio and barge-in, more loop work

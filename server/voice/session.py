@@ -72,7 +72,12 @@ def build_session(
         on_thinking=avatar.think,
         on_speech_rate=tts.set_slow,
     )
-    stt = LocalWhisperSTT(services.whisper, hotwords=services.hotwords)
+    stt = LocalWhisperSTT(
+        services.whisper,
+        hotwords=services.hotwords,
+        preroll_secs=settings.voice.asr_preroll_secs,
+        trailing_silence_secs=settings.voice.asr_trailing_silence_secs,
+    )
     barge_in = BargeIn(marks)
     voice = settings.voice
     vad = TurnVAD(

@@ -27,7 +27,13 @@ import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame, VADUserStartedSpeakingFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    StartFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
@@ -167,12 +173,22 @@ class LocalWhisperSTT(WhisperSTTService):
     ``early_hits`` counts turns whose early transcript was used.
     """
 
-    def __init__(self, model: WhisperModel, *, hotwords: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: WhisperModel,
+        *,
+        hotwords: list[str],
+        preroll_secs: float = 1.0,
+        trailing_silence_secs: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
         self._shared_model = model
         self._whisper = ShortFormWhisper(model, prompt=lexicon_prompt(hotwords))
+        self._preroll_secs = preroll_secs
         super().__init__(
             settings=WhisperSTTService.Settings(model="local", language="en", no_speech_prob=NO_SPEECH_PROB),
             device="cpu",
+            trailing_silence_secs=trailing_silence_secs,
             **kwargs,
         )
         self._early: _EarlyTranscript | None = None
@@ -181,6 +197,12 @@ class LocalWhisperSTT(WhisperSTTService):
 
     def _load(self) -> None:
         self._model = self._shared_model
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        # pipecat (pinned) keeps 1 s of audio from before VAD's start as the segment's lead-in;
+        # Whisper's encoder time grows with every second it hears.
+        self._audio_buffer_size_1s = int(self.sample_rate * 2 * self._preroll_secs)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)

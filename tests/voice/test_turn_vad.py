@@ -138,3 +138,21 @@ async def test_speech_after_the_pause_drops_the_early_transcript(whisper: Any, s
     texts = [f.text for f in frames if isinstance(f, TranscriptionFrame)]
     assert len(texts) == 1 and "sister" in texts[0].lower()  # the whole turn, not its first half
     assert stt.early_hits == 1  # the second pause's transcript, started after "sister"
+
+
+async def test_whisper_hears_only_the_configured_lead_in_and_tail(whisper: Any, speak: Any) -> None:
+    stt = LocalWhisperSTT(whisper, hotwords=["card"], preroll_secs=0.3, trailing_silence_secs=0.2)
+    heard: list[float] = []
+    real = stt._whisper.transcribe
+
+    def recording(samples: npt.NDArray[np.float32]) -> str:  # the real model, lengths noted
+        heard.append(len(samples) / RATE)
+        return real(samples)
+
+    stt._whisper.transcribe = recording  # type: ignore[method-assign]
+    speech = speak("How do I change my PIN?", RATE)
+    frames = await _run([_vad(), stt], np.concatenate([_silence(1.5), speech, _silence(1.0)]))
+    texts = [f.text for f in frames if isinstance(f, TranscriptionFrame)]
+    assert len(texts) == 1 and "change my" in texts[0].lower()
+    # lead-in 0.3 + the speech + at most the 0.3 s stop silence + 0.2 s tail (pipecat's own: 1.0 and 0.5)
+    assert heard and max(heard) <= 0.3 + len(speech) / RATE + 0.3 + 0.2 + 0.05
