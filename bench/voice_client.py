@@ -40,6 +40,14 @@ def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
+async def _reply_onset(probe: VoiceProbe, after: float, within: float) -> float:
+    """When the first reply audio after ``after`` arrived (waiting up to ``within`` s)."""
+    onset: float = await probe.wait_for(
+        lambda: next((t for t in probe.log.audio_onsets if t > after), None), within
+    )
+    return onset
+
+
 async def _connect(probe: VoiceProbe, k: int) -> None:
     await probe.wait_for(lambda: probe.events("session"), 60)
     emit("session", k=k, session_id=probe.session_id)
@@ -58,9 +66,7 @@ async def turns(base: str, k: int, utterances: list[Audio]) -> None:
                 await probe.wait_for(lambda n=ends_before: len(probe.utterance_ends) > n, 30)
                 end = probe.utterance_ends[-1]
                 step += ": reply audio"
-                onset = await probe.wait_for(
-                    lambda e=end: next((t for t in probe.log.audio_onsets if t > e), None), 30
-                )
+                onset = await _reply_onset(probe, end, 30)
                 emit("turn", k=k, end=end, onset=onset)
                 step += " end"
                 await probe.wait_idle(onset, within=120)
@@ -84,9 +90,7 @@ async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
         for _ in range(trials):
             sent = time.monotonic()
             probe.send({"type": "text", "text": BARGE_IN_QUESTION})
-            onset = await probe.wait_for(
-                lambda s=sent: next((t for t in probe.log.audio_onsets if t > s), None), 60
-            )
+            onset = await _reply_onset(probe, sent, 60)
             await asyncio.sleep(1.0)
             starts, ends = len(probe.utterance_starts), len(probe.utterance_ends)
             await probe.say(interjection)
@@ -96,9 +100,7 @@ async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
             emit("barge", k=k, onset=onset, start=start, end=probe.reply_audio_end(start))
             await probe.wait_for(lambda n=ends: len(probe.utterance_ends) > n, 30)
             said = probe.utterance_ends[-1]
-            answer = await probe.wait_for(
-                lambda e=said: next((t for t in probe.log.audio_onsets if t > e), None), 60
-            )
+            answer = await _reply_onset(probe, said, 60)
             await probe.wait_idle(answer, within=120)
             await probe.wait_quiet(1.5)  # a turn split at a pause may bring a second answer
 

@@ -18,8 +18,8 @@ with two sessions and their video on one loop did not keep up at 10 ms.
 The track also obeys barge-in (the avatar stage passes it on, see
 ``output_track``): a hold sends silence and keeps the queued audio for a
 release; an interruption drops it. pipecat itself never empties the track, so
-without the gate up to a chunk of reply audio (100 ms) played on after the
-avatar stopped.
+otherwise up to a chunk of reply audio (100 ms) played on after the avatar
+stopped.
 
 ``install()`` makes pipecat's SmallWebRTC transport build this track; pipecat
 is pinned, and this module is the one place that knows where the track is made.
