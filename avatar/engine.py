@@ -57,8 +57,12 @@ class PacedRenderer(AvatarRenderer):
         clock: FrameClock | None = None,
         render_in_thread: bool = False,
         max_lag_frames: int = 5,
+        idle_frame_stride: int = 1,
     ) -> None:
+        if idle_frame_stride < 1:
+            raise AvatarError(f"idle_frame_stride must be >= 1, not {idle_frame_stride}")
         self.size, self.fps, self.sample_rate = size, fps, sample_rate
+        self.idle_frame_stride = idle_frame_stride
         self.clock = clock or FrameClock(fps, max_lag_frames=max_lag_frames)
         self.render_in_thread = render_in_thread
         self._machine = StateMachine()
@@ -156,7 +160,8 @@ class PacedRenderer(AvatarRenderer):
         return self._buffer.position()
 
     async def frames(self) -> AsyncIterator[AvatarFrame]:
-        """Frames at ``fps`` paced by ``clock`` until ``aclose()``."""
+        """Frames at ``fps`` paced by ``clock`` until ``aclose()``; while the avatar rests
+        (no speech queued or just played) only every ``idle_frame_stride``-th frame index."""
         if self._iterating:
             raise AvatarError("frames() already has a consumer")
         self._iterating = True
@@ -166,7 +171,8 @@ class PacedRenderer(AvatarRenderer):
                 await self.clock.wait_for(n)
                 if self._machine.closed:
                     break
-                yield await self.next_frame(n)
+                if n % self.idle_frame_stride == 0 or not self._resting():
+                    yield await self.next_frame(n)
                 n += 1
         finally:
             self._iterating = False
@@ -197,6 +203,9 @@ class PacedRenderer(AvatarRenderer):
         """Free model sessions or other resources (optional)."""
 
     # -- internals --------------------------------------------------------
+
+    def _resting(self) -> bool:
+        return not self._buffer.active and not self._was_speaking
 
     def _check_open(self) -> None:
         if self._machine.closed:

@@ -28,6 +28,7 @@ def create_renderer(settings: AvatarSettings, *, clock: FrameClock | None = None
         "clock": clock,
         "render_in_thread": settings.render_in_thread,
         "max_lag_frames": settings.max_lag_frames,
+        "idle_frame_stride": settings.idle_frame_stride,
     }
     if settings.kind == "character":
         from avatar.character.renderer import CharacterRenderer
@@ -49,3 +50,13 @@ def create_renderer(settings: AvatarSettings, *, clock: FrameClock | None = None
         device=settings.neural_device,
         **common,  # type: ignore[arg-type]
     )
+
+
+def warm_renderer(settings: AvatarSettings) -> None:
+    """Build the process-wide layers of the configured renderer once (about 2 s for the
+    drawn character), so that no session's first renderer builds them on the event loop."""
+    if settings.kind == "character":
+        from avatar.character.renderer import character_assets, warm_head_patches
+
+        character_assets(settings.size)
+        warm_head_patches(settings.size)

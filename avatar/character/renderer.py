@@ -114,6 +114,7 @@ class CharacterRenderer(PacedRenderer):
         clock: FrameClock | None = None,
         render_in_thread: bool = False,
         max_lag_frames: int = 5,
+        idle_frame_stride: int = 1,
     ) -> None:
         super().__init__(
             size=size,
@@ -123,6 +124,7 @@ class CharacterRenderer(PacedRenderer):
             clock=clock,
             render_in_thread=render_in_thread,
             max_lag_frames=max_lag_frames,
+            idle_frame_stride=idle_frame_stride,
         )
         self.look = look
         self._assets = character_assets(size, look)

@@ -43,6 +43,7 @@ class NeuralRenderer(PhotoRenderer):
         clock: FrameClock | None = None,
         render_in_thread: bool = True,
         max_lag_frames: int = 5,
+        idle_frame_stride: int = 1,
     ) -> None:
         super().__init__(
             asset_path,
@@ -53,6 +54,7 @@ class NeuralRenderer(PhotoRenderer):
             clock=clock,
             render_in_thread=render_in_thread,
             max_lag_frames=max_lag_frames,
+            idle_frame_stride=idle_frame_stride,
         )
         self.model = LipSyncModel(model_path, device)
         win = int(0.2 * sample_rate)

@@ -41,6 +41,7 @@ class PhotoRenderer(PacedRenderer):
         clock: FrameClock | None = None,
         render_in_thread: bool = False,
         max_lag_frames: int = 5,
+        idle_frame_stride: int = 1,
     ) -> None:
         super().__init__(
             size=size,
@@ -50,6 +51,7 @@ class PhotoRenderer(PacedRenderer):
             clock=clock,
             render_in_thread=render_in_thread,
             max_lag_frames=max_lag_frames,
+            idle_frame_stride=idle_frame_stride,
         )
         self.asset: PhotoAsset = load_photo_asset(asset_path)
         if size != SIZE and size <= 0:

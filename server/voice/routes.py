@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.config import Settings
 from server.turns import new_session_id
-from server.voice import rtc_output
+from server.voice import rtc_output, rtc_video
 from server.voice.manager import CapacityError, SessionManager
 from server.voice.rtc_input import release_audio_promptly
 from server.voice.tokens import SessionTokens, TokenError
@@ -185,6 +185,7 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
 
 def make_voice_runtime(settings: Settings, manager: SessionManager) -> VoiceRuntime:
     rtc_output.install(settings.voice.webrtc_audio_lookahead_ms)
+    rtc_video.install()
     return VoiceRuntime(
         settings=settings,
         tokens=SessionTokens(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from avatar.factory import warm_renderer
 from server.brain.brain import Brain
 from server.config import Settings, VoiceSettings
 from server.speech_models import resolve_piper_voice, resolve_whisper_model
@@ -14,7 +15,7 @@ from server.voice.coqui import CoquiSpeech
 from server.voice.engine import SpeechEngine
 from server.voice.espeak import EspeakSpeech, EspeakUnavailable
 from server.voice.speech_cache import SpeechCache
-from server.voice.stt import load_whisper
+from server.voice.stt import WhisperLoad, load_whisper
 from server.voice.tts import PiperSpeech
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class VoiceServices:
     whisper: WhisperModel
     voice: SpeechEngine
     hotwords: list[str]  # the ASR prompt's words: voice.asr_prompt, else the lexicon's
+    whisper_load: WhisperLoad = field(default_factory=WhisperLoad)  # transcriptions running on it
 
 
 def speech_cache(vs: VoiceSettings) -> SpeechCache:
@@ -76,6 +78,7 @@ def load_voice_services(settings: Settings, brain: Brain, store: Store) -> Voice
     """Load the speech models once (seconds); every session reuses them."""
     vs = settings.voice
     whisper_dir = resolve_whisper_model(vs.whisper_model, vs.model_cache_dir)
+    warm_renderer(settings.avatar)
     return VoiceServices(
         settings=settings,
         brain=brain,

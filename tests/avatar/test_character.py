@@ -9,9 +9,10 @@ from avatar_fakes import FakeTime
 from conftest import Speech
 
 from avatar import AvatarSettings, AvatarState, Expression, OfflineClock, create_renderer
-from avatar.character.renderer import CharacterRenderer
+from avatar.character.renderer import CharacterRenderer, character_assets, head_patch
 from avatar.clock import FrameClock
 from avatar.errors import AudioFormatError, AvatarError
+from avatar.factory import warm_renderer
 from avatar.metrics import frame_energy, mouth_opening
 from avatar.visemes import SHAPES
 
@@ -221,3 +222,33 @@ async def test_contract_errors() -> None:
     with pytest.raises(AvatarError):
         r.set_state(AvatarState.LISTENING)
     assert [f async for f in r.frames()] == []
+
+
+async def test_a_resting_avatar_sends_every_other_frame_and_speech_every_frame(speech: Speech) -> None:
+    r = CharacterRenderer(seed=1, sample_rate=speech.sample_rate, clock=OfflineClock(25), idle_frame_stride=2)
+    short = speech.pcm[: 12 * speech.sample_rate // 25]  # 12 frames of speech
+    seen: list[tuple[int, bool]] = []
+    async for frame in r.frames():
+        seen.append((frame.index, frame.speaking))
+        if frame.index == 8:
+            r.push_audio(short)
+            r.end_of_speech()
+        if frame.index >= 40:
+            break
+    indices = [i for i, _ in seen]
+    spoken = [i for i, speaking in seen if speaking]
+    assert indices[:5] == [0, 2, 4, 6, 8]  # resting: 12.5 fps
+    assert spoken == list(range(9, 21))  # speech from the next frame on, at 25 fps, none skipped
+    after = indices[indices.index(20) + 1 :]
+    assert after[0] == 21  # the first silent frame is drawn at once (it ends the utterance) ...
+    assert all(i % 2 == 0 for i in after[1:])  # ... then resting again
+    await r.aclose()
+
+
+async def test_warming_builds_the_layers_every_session_shares() -> None:
+    warm_renderer(AvatarSettings(size=256))
+    assets, patches = character_assets.cache_info(), head_patch.cache_info()
+    r = create_renderer(AvatarSettings(size=256))
+    assert character_assets.cache_info().misses == assets.misses  # nothing left to build
+    assert head_patch.cache_info().misses == patches.misses
+    await r.aclose()
