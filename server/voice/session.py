@@ -77,6 +77,7 @@ def build_session(
         hotwords=services.hotwords,
         preroll_secs=settings.voice.asr_preroll_secs,
         trailing_silence_secs=settings.voice.asr_trailing_silence_secs,
+        load=services.whisper_load,
     )
     barge_in = BargeIn(marks)
     voice = settings.voice

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -152,6 +153,33 @@ class ShortFormWhisper:
         return " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_PROB).strip()
 
 
+class WhisperLoad:
+    """How many transcriptions are running on the process's shared model.
+
+    CTranslate2 runs one at a time on it, and a transcription cannot be stopped
+    once it runs: an early transcript that speech after the pause dropped keeps
+    the model busy until it ends. So early transcripts, which are only a guess,
+    start only while the model is idle, and a turn's final transcript never
+    queues behind another session's guess.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
+    def started(self) -> None:
+        with self._lock:
+            self._running += 1
+
+    def finished(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+
 @dataclass
 class _EarlyTranscript:
     """A transcription started when the customer paused, of the speech up to the pause."""
@@ -168,7 +196,8 @@ class LocalWhisperSTT(WhisperSTTService):
     turn does end, the silence after the pause is all the segment added, and
     the early transcript is the turn's. Speech after the pause
     (``CustomerResumedFrame``) drops it. The model is loaded once per process
-    (``load_whisper``) and shared; ``hotwords`` come from the knowledge lexicon.
+    (``load_whisper``) and shared, with ``load`` counting its transcriptions: an
+    early one starts only while none runs. ``hotwords`` come from the knowledge lexicon.
     ``last_latency_s`` is how long the last turn waited for its transcript, and
     ``early_hits`` counts turns whose early transcript was used.
     """
@@ -180,9 +209,11 @@ class LocalWhisperSTT(WhisperSTTService):
         hotwords: list[str],
         preroll_secs: float = 1.0,
         trailing_silence_secs: float = 0.5,
+        load: WhisperLoad | None = None,
         **kwargs: Any,
     ) -> None:
         self._shared_model = model
+        self._whisper_load = load or WhisperLoad()
         self._whisper = ShortFormWhisper(model, prompt=lexicon_prompt(hotwords))
         self._preroll_secs = preroll_secs
         super().__init__(
@@ -213,7 +244,7 @@ class LocalWhisperSTT(WhisperSTTService):
 
     async def _start_early(self) -> None:
         await self._drop_early()
-        if self._model is None or not self._audio_buffer:
+        if self._model is None or not self._audio_buffer or self._whisper_load.busy:
             return
         speech = bytes(self._audio_buffer)  # pipecat's segment so far (1 s before the VAD start, then all)
         padded = speech + self._trailing_silence()
@@ -226,7 +257,19 @@ class LocalWhisperSTT(WhisperSTTService):
 
     async def _transcribe(self, audio: bytes) -> str:
         samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
-        return await asyncio.to_thread(self._whisper.transcribe, samples)
+        self._whisper_load.started()  # until the thread ends, even if this task is cancelled
+        try:
+            future = asyncio.get_running_loop().run_in_executor(None, self._counted, samples)
+        except BaseException:
+            self._whisper_load.finished()
+            raise
+        return await future
+
+    def _counted(self, samples: npt.NDArray[np.float32]) -> str:
+        try:
+            return self._whisper.transcribe(samples)
+        finally:
+            self._whisper_load.finished()
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         if self._model is None:

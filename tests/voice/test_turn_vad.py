@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.tests.utils import run_test
 
 from server.speech_models import resolve_whisper_model
-from server.voice.stt import LocalWhisperSTT, load_whisper
+from server.voice.stt import LocalWhisperSTT, WhisperLoad, load_whisper
 from server.voice.turn_vad import (
     CustomerPausedFrame,
     CustomerResumedFrame,
@@ -138,6 +139,33 @@ async def test_speech_after_the_pause_drops_the_early_transcript(whisper: Any, s
     texts = [f.text for f in frames if isinstance(f, TranscriptionFrame)]
     assert len(texts) == 1 and "sister" in texts[0].lower()  # the whole turn, not its first half
     assert stt.early_hits == 1  # the second pause's transcript, started after "sister"
+
+
+async def test_no_early_transcript_while_the_shared_model_is_busy(whisper: Any, speak: Any) -> None:
+    load = WhisperLoad()
+    stt = LocalWhisperSTT(whisper, hotwords=["card"], load=load)
+    load.started()  # another session's transcription is running on the model
+    audio = np.concatenate([_silence(0.5), speak("How do I change my PIN?", RATE), _silence(1.0)])
+    frames = await _run([_vad(), stt], audio)
+    load.finished()
+    texts = [f.text for f in frames if isinstance(f, TranscriptionFrame)]
+    assert len(texts) == 1 and "change my" in texts[0].lower()  # transcribed once the turn ended
+    assert stt.early_hits == 0 and not load.busy
+
+
+async def test_a_cancelled_transcription_counts_until_its_thread_ends(whisper: Any, speak: Any) -> None:
+    load = WhisperLoad()
+    stt = LocalWhisperSTT(whisper, hotwords=["card"], load=load)
+    pcm = speak("How do I change my PIN?", RATE).tobytes()
+    task = asyncio.create_task(stt._transcribe(pcm))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert load.busy  # CTranslate2 cannot be stopped: the model is still working
+    for _ in range(1000):  # ... until its thread ends (10 s at most)
+        if not load.busy:
+            break
+        await asyncio.sleep(0.01)
+    assert not load.busy
 
 
 async def test_whisper_hears_only_the_configured_lead_in_and_tail(whisper: Any, speak: Any) -> None:
