@@ -88,9 +88,9 @@ def _p(values: list[float], q: float) -> float:
 class Sessions:
     """The server side of the sessions a client process opens, kept after they end."""
 
-    def __init__(self, voice_rt: VoiceRuntime, on_session: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, voice_rt: VoiceRuntime, on_event: Callable[[], object] = lambda: None) -> None:
         self._rt = voice_rt
-        self._on_session = on_session
+        self.on_event = on_event  # called for every line the client writes
         self.by_client: dict[int, VoiceSession] = {}
 
     def seen(self, k: int, session_id: str) -> None:
@@ -98,7 +98,6 @@ class Sessions:
         if session is None:
             raise RuntimeError(f"session {session_id} is not live on the server")
         self.by_client[k] = session
-        self._on_session()
 
 
 async def _all_closed(voice_rt: VoiceRuntime, within_s: float = 30.0) -> None:
@@ -128,6 +127,7 @@ async def _client(
         async with asyncio.timeout(limit_s):
             async for raw in proc.stdout:
                 line = json.loads(raw)
+                sessions.on_event()
                 if line["event"] == "session":
                     sessions.seen(line["k"], line["session_id"])
                 elif line["event"] == "error":
@@ -174,10 +174,10 @@ async def _round(
     files: list[Path],
     *,
     limit_s: float,
-    on_session: Callable[[], object] = lambda: None,
+    on_event: Callable[[], object] = lambda: None,
 ) -> list[dict[str, float]]:
     await _all_closed(voice_rt)
-    sessions = Sessions(voice_rt, on_session)
+    sessions = Sessions(voice_rt, on_event)
     lines = await _client(base, sessions, "turns", files, n=n, limit_s=limit_s)
     rows = [_stages(line, sessions.by_client[line["k"]]) for line in lines]
     early = sum(s.stt.early_hits for s in sessions.by_client.values())
@@ -207,9 +207,9 @@ async def _measure(
     base: str, voice_rt: VoiceRuntime, files: list[Path], max_concurrency: int, interjection: Path
 ) -> dict[str, Any]:
     """All rounds on one event loop; a round that fails or overruns its time counts as failed."""
-    lag = voice_output_probe.LoopLag()  # starts once a session has shown which loop is the server's
+    lag = voice_output_probe.LoopLag()  # starts once a session's track has shown the server's loop
     try:
-        single = await _round(base, voice_rt, 1, files, limit_s=300, on_session=lag.start)
+        single = await _round(base, voice_rt, 1, files, limit_s=300, on_event=lag.start)
     finally:
         lag.stop()
     v2v = [r["v2v_ms"] for r in single]
