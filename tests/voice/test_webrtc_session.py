@@ -77,6 +77,32 @@ async def test_barge_in_stops_the_reply_and_the_transcript_keeps_only_what_was_h
     assert first_reply.text.startswith(first_reply.spoken_text)
 
 
+async def test_beyond_capacity_a_new_customer_is_told_the_tellers_are_busy(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = live_server.app.state.voice.manager
+
+    async def refused() -> httpx.Response:
+        second = VoiceProbe(live_server.base_url)
+        try:
+            with pytest.raises(httpx.HTTPStatusError) as failed:
+                await second.connect()
+        finally:
+            await second.close()
+        return failed.value.response
+
+    async with VoiceProbe(live_server.base_url) as probe:
+        await probe.wait_for(lambda: probe.events("session"), 60)
+        monkeypatch.setattr(manager, "_max_sessions", 1)  # the live session fills the server
+        busy = await refused()
+        assert busy.status_code == 503 and "busy" in busy.json()["error"]
+        monkeypatch.setattr(manager, "_max_sessions", 8)
+        monkeypatch.setattr(manager, "_max_per_ip", 1)  # one per address, and this one is live
+        crowded = await refused()
+        assert crowded.status_code == 503 and "this address" in crowded.json()["error"]
+        assert len(manager.sessions()) == 1
+
+
 async def test_offer_needs_a_valid_token(live_server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live_server.base_url, trust_env=False) as http:
         bad = await http.post(
