@@ -94,20 +94,17 @@ class AvatarStage(FrameProcessor):
             await self._stop()
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            self._renderer.clear()
-            if (queued := self._queued()) is not None:
-                queued.clear()
+            for speech in self._speech_queues():
+                speech.clear()
             self._stop_pending = None
             await self.push_frame(frame, direction)
         elif isinstance(frame, HoldSpeechFrame):
-            self._renderer.hold()
-            if (queued := self._queued()) is not None:
-                queued.hold()
+            for speech in self._speech_queues():
+                speech.hold()
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReleaseSpeechFrame):
-            self._renderer.release()
-            if (queued := self._queued()) is not None:
-                queued.release()
+            for speech in self._speech_queues():
+                speech.release()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame) and self._passthrough:
             await self.push_frame(frame, direction)
@@ -129,6 +126,11 @@ class AvatarStage(FrameProcessor):
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
+
+    def _speech_queues(self) -> list[QueuedSpeech]:
+        """Where reply speech waits: the renderer, then the transport's queue if it has one."""
+        queued = self._queued()
+        return [self._renderer] if queued is None else [self._renderer, queued]
 
     def _set_state(self, state: AvatarState) -> None:
         if self._renderer.state is not AvatarState.SPEAKING:

@@ -9,9 +9,10 @@ stream's clock to wall time; a clock that runs slow, or at a varying rate,
 breaks that mapping.
 
 ``LiveVideoTrack`` stamps each frame with the time aiortc takes it for
-encoding, as ``PacedAudioTrack`` stamps its audio by the time it is due. When
-frames wait for the encoder (a loaded machine), only the newest is sent: video
-is replaceable, and the audio goes on in its own track.
+encoding, as ``PacedAudioTrack`` stamps its audio by the time it is due (it
+replaces aiortc's ``next_timestamp``; pipecat's ``recv`` still converts the
+frame). When frames wait for the encoder (a loaded machine), only the newest is
+kept: video is replaceable, and the audio goes on in its own track.
 
 ``install()`` makes pipecat's SmallWebRTC transport build this track (pipecat is
 pinned; the track is made in one place, ``SmallWebRTCClient``).
@@ -19,17 +20,17 @@ pinned; the track is made in one place, ``SmallWebRTCClient``).
 
 from __future__ import annotations
 
+import fractions
 import time
 from collections.abc import Callable
 
-import numpy as np
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
-from av import VideoFrame
+from pipecat.frames.frames import OutputImageRawFrame
 from pipecat.transports.smallwebrtc import transport as smallwebrtc
 
 
 class LiveVideoTrack(smallwebrtc.RawVideoTrack):
-    """``RawVideoTrack`` with wall-clock timestamps (90 kHz) that drops frames the encoder missed."""
+    """``RawVideoTrack`` with wall-clock timestamps (90 kHz) that keeps only the newest frame waiting."""
 
     def __init__(self, width: int, height: int, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(width, height)
@@ -38,21 +39,21 @@ class LiveVideoTrack(smallwebrtc.RawVideoTrack):
         self._last_pts = -1
         self.dropped = 0
 
-    async def recv(self) -> VideoFrame:
-        raw = await self._video_buffer.get()
-        while not self._video_buffer.empty():
-            raw = self._video_buffer.get_nowait()
+    def add_video_frame(self, frame: OutputImageRawFrame) -> None:
+        while not self._video_buffer.empty():  # the encoder has not taken it yet: replace it
+            self._video_buffer.get_nowait()
             self.dropped += 1
+        super().add_video_frame(frame)
+
+    async def next_timestamp(self) -> tuple[int, fractions.Fraction]:
+        """The time the frame is taken for encoding (``recv`` asks just after taking it)."""
         if self.readyState != "live":
             raise MediaStreamError
-        image = np.frombuffer(raw.image, dtype=np.uint8).reshape((self._height, self._width, 3))
-        frame = VideoFrame.from_ndarray(image, format="rgb24")
         now = self._clock()
         if self._origin is None:
             self._origin = now
         self._last_pts = max(self._last_pts + 1, round((now - self._origin) * VIDEO_CLOCK_RATE))
-        frame.pts, frame.time_base = self._last_pts, VIDEO_TIME_BASE
-        return frame
+        return self._last_pts, VIDEO_TIME_BASE
 
 
 def install() -> None:
