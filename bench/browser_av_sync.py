@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.serve import serve
+from bench.voice_latency import _p
 from tests.e2e.conftest import BASE_ARGS, CHROMIUM, question_wav
 
 QUESTION = "My card still has not arrived. What should I do?"
@@ -93,12 +94,9 @@ def _measure(base_url: str, wav: Path, seconds: float) -> dict[str, Any]:
         emitted = _delta(after, before, "jitterBufferEmittedCount")
         return round(1000 * _delta(after, before, "jitterBufferDelay") / max(1.0, emitted), 1)
 
-    ordered = sorted(abs(o) for o in offsets)
     return {
         "av_offset_ms_p50": round(float(np.median(offsets)), 1) if offsets else None,
-        "av_offset_ms_p95": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 1)
-        if ordered
-        else None,
+        "av_offset_ms_p95": _p([abs(o) for o in offsets], 0.95) if offsets else None,
         "samples": len(offsets),
         "video_fps": round(_delta(video1, video0, "framesReceived") / seconds, 1),
         "frames_dropped": int(_delta(video1, video0, "framesDropped")),

@@ -54,14 +54,6 @@ def live_server(demo_settings: Settings, runtime: Runtime) -> Iterator[str]:
         thread.join(timeout=20)
 
 
-def _console_problems(page: Any) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
-    return problems
-
-
 def console_problems(page: Any) -> list[str]:
     """Collects the page's console errors and uncaught exceptions."""
     problems: list[str] = []
