@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System packages the product and its tests need (Debian names).
-APT_PACKAGES := chromium espeak-ng
+APT_PACKAGES := chromium espeak-ng nginx coturn openssl docker-compose redis-server postgresql
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -45,7 +45,7 @@ $(STAMP): pyproject.toml requirements.lock
 kb: setup
 	$(BIN)/teller kb build --if-missing
 	# Approved answers are spoken verbatim: synthesise them once (skips what is cached).
-	$(BIN)/python -m server.voice.warm
+	$(BIN)/python -m server.voice.speech.warm
 
 lint: setup
 	$(BIN)/ruff check server avatar knowledge tests bench

@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.serve import serve
+from bench.harness.chromium import BASE_ARGS, CHROMIUM, question_wav
+from bench.harness.serve import serve
 from bench.voice_latency import _p
-from tests.e2e.conftest import BASE_ARGS, CHROMIUM, question_wav
 
 QUESTION = "My card still has not arrived. What should I do?"
 ANSWER_WORDS = "Track delivery"

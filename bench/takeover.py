@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.serve import serve
+from bench.harness.operator_probe import ConsoleProbe, CustomerProbe, staff_login
+from bench.harness.serve import serve
 from server.auth.users import Role, UserDirectory
-from server.operator.probe import ConsoleProbe, CustomerProbe, staff_login
 
 QUESTIONS = [
     "How do I get a refund for a card payment I did not recognise?",

@@ -92,7 +92,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from knowledge.demo.banking77 import read_banking77, split
 from server.config import load_settings
 from server.speech_models import resolve_piper_voice
-from server.voice.tts import load_piper_voice
+from server.voice.speech.piper import load_piper_voice
 
 Int16 = npt.NDArray[np.int16]
 Float32 = npt.NDArray[np.float32]

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.voice.probe import VoiceProbe
+from bench.harness.voice_probe import VoiceProbe
 
 BARGE_IN_QUESTION = "How long does delivery of a new card take?"
 Audio = npt.NDArray[np.int16]

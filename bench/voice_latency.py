@@ -46,11 +46,11 @@ import soxr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import voice_output_probe
-from bench.serve import serve
+from bench.harness.serve import serve
 from server.speech_models import resolve_piper_voice
-from server.voice.routes import VoiceRuntime
 from server.voice.session import VoiceSession
-from server.voice.tts import load_piper_voice
+from server.voice.speech.piper import load_piper_voice
+from server.voice.transport.runtime import VoiceRuntime
 
 QUESTIONS = [
     "My card still has not arrived. What should I do?",
@@ -260,7 +260,7 @@ def main() -> int:
         for i, text in enumerate([*QUESTIONS[: args.questions], INTERJECTION]):
             files.append(Path(tmp) / f"utterance_{i}.npy")
             np.save(files[-1], _speech(voice, text))
-        voice_rt: VoiceRuntime = live.app.state.voice
+        voice_rt: VoiceRuntime = live.app.state.services.voice
         result = asyncio.run(_measure(live.base_url, voice_rt, files[:-1], args.max_concurrency, files[-1]))
     print(json.dumps(result))
     return 0

@@ -20,7 +20,7 @@ import numpy as np
 from pipecat.frames.frames import OutputAudioRawFrame
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCClient, SmallWebRTCOutputTransport
 
-from server.voice.rtc_output import PacedAudioTrack
+from server.voice.transport.rtc_output import PacedAudioTrack
 
 LOUD = 300  # int16 peak: the same threshold the probe uses for received audio
 

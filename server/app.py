@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,24 +12,18 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from knowledge.admin import mount_admin
-from knowledge.admin.follow import VersionFollower
-from knowledge.admin.mount import PATH as ADMIN_PATH
 from server import auth, pages
+from server.admin import mount_admin
+from server.admin.mount import PATH as ADMIN_PATH
 from server.api import ask, feedback
+from server.app_state import app_services
 from server.body_limit import BodyLimit
 from server.config import Settings
 from server.heap import frozen_heap
 from server.operator import console
-from server.operator.hub import OperatorHub, problem_lookup
 from server.runtime import Runtime, open_runtime
-from server.tickets.model import Ticket
-from server.tickets.service import TicketService, open_ticket_service
-from server.voice import routes as voice_routes
-from server.voice.manager import SessionManager
-from server.voice.routes import make_voice_runtime
-from server.voice.services import VoiceServices, load_voice_services
-from server.voice.warm import PublishWarmer
+from server.voice.transport import routes as voice_routes
+from server.wiring import open_services
 
 log = logging.getLogger(__name__)
 
@@ -50,62 +42,24 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers)
 
 
-def _operator_hub(rt: Runtime, tickets: TicketService) -> OperatorHub:
-    def latest_ticket(session_id: str) -> Ticket | None:
-        stored = tickets.latest(session_id)
-        return stored.ticket if stored is not None else None
-
-    return OperatorHub(
-        rt.store,
-        problem_lookup(rt.brain),
-        confirm_timeout_s=rt.settings.operator.confirm_timeout_s,
-        latest_ticket=latest_ticket,
-    )
-
-
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; pass ``runtime`` to share one already opened (tests, benchmarks)."""
     settings = settings or (runtime.settings if runtime else Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = runtime is None
         rt: Runtime = runtime or open_runtime(settings)
-        app.state.runtime = rt
-        app.state.tickets = open_ticket_service(rt)
-
-        async def load_services() -> VoiceServices:
-            return await asyncio.to_thread(load_voice_services, settings, rt.brain, rt.store)
-
-        hub = app.state.operator_hub = _operator_hub(rt, app.state.tickets)
-        voice = settings.voice
-        manager = SessionManager(
-            load_services, max_sessions=voice.max_sessions, max_per_ip=voice.max_sessions_per_ip, hub=hub
-        )
-        app.state.voice = make_voice_runtime(settings, manager)
+        services = app.state.services = open_services(rt)
         log.info("teller ready", extra={"knowledge_version": rt.brain.retriever.version})
-        follower = asyncio.create_task(VersionFollower(rt).run(), name="knowledge-follower")
-        warming = asyncio.create_task(  # speaks newly published answers into the speech cache
-            PublishWarmer(rt.brain, lambda: s.voice if (s := manager.loaded_services) else None).run(),
-            name="speech-cache-warmer",
-        )
         try:
             with frozen_heap():
                 yield
         finally:
-            for task in (follower, warming):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await app.state.voice.close()
-            await hub.bus.aclose()
-            await asyncio.to_thread(app.state.tickets.close)  # after the sessions' closing tickets
-            if owned:
+            await services.aclose()
+            if runtime is None:
                 rt.close()
 
     app = FastAPI(title="Digital Teller", version="0.1.0", lifespan=lifespan)
-    if runtime is not None:
-        app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # The admin is staff only and enforces its own (upload) limit.
@@ -113,8 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict[str, object]:
-        rt: Runtime = request.app.state.runtime
-        return {"status": "ok", "knowledge_version": rt.brain.retriever.version}
+        return {"status": "ok", "knowledge_version": app_services(request).runtime.brain.retriever.version}
 
     app.include_router(ask.router)
     app.include_router(feedback.router)

@@ -83,6 +83,21 @@ def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from server.store.migrate import current_revision, head_revision, migrate
+    from server.store.store import open_store_engine
+
+    engine = open_store_engine(settings.store.url)
+    try:
+        if args.db_command == "upgrade":
+            print(f"store at revision {migrate(engine)} (head {head_revision()})")
+        else:
+            print(f"{current_revision(engine) or 'none'} (head {head_revision()})")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _avatar_build(args: argparse.Namespace, settings: Settings) -> int:
     from avatar.photo.asset import build_photo_asset
 
@@ -172,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--session", help="only this session's tickets")
     export.add_argument("--out", help="write to this file instead of stdout")
     export.set_defaults(run=_tickets_export)
+
+    db = commands.add_parser("db", help="the store's schema (Alembic migrations)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="migrate the store to the newest schema").set_defaults(run=_db)
+    db_commands.add_parser("current", help="print the store's schema revision").set_defaults(run=_db)
 
     avatar = commands.add_parser("avatar", help="avatar assets")
     avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True)

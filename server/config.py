@@ -11,6 +11,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr
@@ -78,7 +79,7 @@ class VoiceSettings(BaseModel):
     asr_trailing_silence_secs: float = Field(default=0.3, ge=0.0, le=1.0)
     audio_out_sample_rate: int = 24_000
     # WebRTC: audio handed to the track per write, and how much the track keeps queued ahead
-    # (server/voice/rtc_output.py); smaller = faster first audio and barge-in, more loop work
+    # (server/voice/transport/rtc_output.py); smaller = faster first audio and barge-in, more loop work
     webrtc_audio_chunk_ms: int = Field(default=100, ge=20, le=200, multiple_of=20)
     webrtc_audio_lookahead_ms: int = Field(default=0, ge=0, le=200, multiple_of=10)
     video: bool = True
@@ -147,6 +148,8 @@ class OperatorSettings(BaseModel):
 
     disclose_human: bool = True  # show the customer "You are now talking with <name>"
     confirm_timeout_s: float = 5.0  # a session must confirm an operator command within this
+    # How consoles and sessions talk: in_process (one worker) or redis (many workers; see RedisSettings)
+    bus: Literal["in_process", "redis"] = "in_process"
     canned_phrases: list[str] = Field(
         default_factory=lambda: [
             "Hello, I'm a colleague of the digital teller and I'll take it from here.",
@@ -155,6 +158,17 @@ class OperatorSettings(BaseModel):
             "I have handed you back to the digital teller. Have a good day.",
         ]
     )
+
+
+class RedisSettings(BaseModel):
+    """The Redis shared by worker processes (``operator.bus: redis``). A password goes in the
+    environment only: ``TELLER_REDIS__URL=redis://:<password>@host:6379/0``."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "teller:"  # keys and channels of this deployment start with it
+    socket_timeout_s: float = Field(default=5.0, gt=0)
+    report_stream_maxlen: int = Field(default=10_000, ge=100)  # reports kept in the stream (approximate)
+    outbox_max: int = Field(default=10_000, ge=1)  # reports a worker queues while Redis is unreachable
 
 
 class LogSettings(BaseModel):
@@ -178,6 +192,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     operator: OperatorSettings = Field(default_factory=OperatorSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
     secret_key: SecretStr | None = None
 
     @classmethod
@@ -211,6 +226,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: secrets belong in the environment (TELLER_SECRET_KEY), not in a file")
     if isinstance(data.get("llm"), dict) and "api_key" in data["llm"]:
         raise ValueError(f"{path}: the LLM api key belongs in the environment (TELLER_LLM__API_KEY)")
+    redis_url = data["redis"].get("url") if isinstance(data.get("redis"), dict) else None
+    if isinstance(redis_url, str) and urlsplit(redis_url).password:
+        raise ValueError(f"{path}: the Redis password belongs in the environment (TELLER_REDIS__URL)")
     return data
 
 

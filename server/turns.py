@@ -1,4 +1,8 @@
-"""One text turn end to end: decide, then record the question and the reply together."""
+"""One text turn end to end: decide, then record the question and the reply together.
+
+A text turn's question enters here (``/api/v1/ask``, ``teller ask``): it is masked once,
+and the Brain and the store take the masked line as it is.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import uuid
 from typing import Any
 
 from server.brain.brain import Brain, BrainReply
+from server.brain.pii import MaskedText, mask_pii
 from server.store.store import Store, TurnRecord
-from server.tickets.service import reply_recorded
+from server.tickets.service import TicketSink
 
 
 def new_session_id() -> str:
@@ -42,33 +47,44 @@ def reply_turn(reply: BrainReply, *, spoken: bool, speaker: str = "bot") -> Turn
     )
 
 
-def record_reply(store: Store, reply: BrainReply, *, spoken: bool, speaker: str = "bot") -> int:
+def record_reply(
+    store: Store, reply: BrainReply, *, spoken: bool, speaker: str = "bot", tickets: TicketSink | None = None
+) -> int:
     """Commit the bot's reply (see ``reply_turn``) and return its sequence number."""
     seq = store.record_turn(reply_turn(reply, spoken=spoken, speaker=speaker))
-    reply_recorded(store, reply)  # a hand-off queues its ticket (written off this path)
+    if tickets is not None:
+        tickets.reply_recorded(reply)  # a hand-off queues its ticket (written off this path)
     return seq
 
 
-def _customer_turn(session_id: str, text: str) -> TurnRecord:
+def _customer_turn(session_id: str, text: MaskedText) -> TurnRecord:
     return TurnRecord(session_id=session_id, speaker="customer", text=text)
 
 
-def record_customer_turn(store: Store, session_id: str, text: str, channel: str) -> int:
-    """Commit the customer's line (creating the session when new) in one transaction."""
+def record_customer_turn(store: Store, session_id: str, text: MaskedText, channel: str) -> int:
+    """Commit the customer's (masked) line, creating the session when new, in one transaction."""
     return store.record_turns([_customer_turn(session_id, text)], channel=channel)[0]
 
 
 def take_text_turn(
-    brain: Brain, store: Store, session_id: str, text: str, channel: str = "text"
+    brain: Brain,
+    store: Store,
+    session_id: str,
+    text: str,
+    channel: str = "text",
+    *,
+    tickets: TicketSink | None = None,
 ) -> BrainReply:
     """The customer's line and the reply are committed together, in one transaction, before
     the reply is returned. Nothing is acknowledged before that commit; if the Brain fails,
     the customer's line is committed alone and the error goes on."""
+    masked = mask_pii(text)
     try:
-        reply = brain.respond(session_id, text)
+        reply = brain.respond(session_id, masked)
     except Exception:
-        record_customer_turn(store, session_id, text, channel)
+        record_customer_turn(store, session_id, masked, channel)
         raise
-    store.record_turns([_customer_turn(session_id, text), reply_turn(reply, spoken=True)], channel=channel)
-    reply_recorded(store, reply)  # a hand-off queues its ticket (written off this path)
+    store.record_turns([_customer_turn(session_id, masked), reply_turn(reply, spoken=True)], channel=channel)
+    if tickets is not None:
+        tickets.reply_recorded(reply)  # a hand-off queues its ticket (written off this path)
     return reply

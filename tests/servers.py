@@ -1,9 +1,8 @@
-"""Helpers for tests that serve the app: a free loopback port, ``teller serve`` in a subprocess."""
+"""Helpers for tests that serve the app: ``teller serve`` in a subprocess, one ``/ask``."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
+from bench.harness.serve import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from server.runtime import Runtime
+from server.app_state import app_services
 from server.turns import citation_dicts, new_session_id, take_text_turn
 
 router = APIRouter(prefix="/api/v1")
@@ -52,9 +53,12 @@ class AskResponse(BaseModel):
 async def ask(body: AskRequest, request: Request) -> AskResponse:
     # The turn (retrieval, the store's commit) runs on a worker thread; the response is
     # built back on the event loop, saving FastAPI's second thread hop for a sync route.
-    runtime: Runtime = request.app.state.runtime
+    services = app_services(request)
+    rt = services.runtime
     session_id = body.session_id or new_session_id()
-    reply = await run_in_threadpool(take_text_turn, runtime.brain, runtime.store, session_id, body.text)
+    reply = await run_in_threadpool(
+        partial(take_text_turn, rt.brain, rt.store, session_id, body.text, tickets=services.tickets)
+    )
     return AskResponse(
         session_id=session_id,
         decision=reply.decision.value,

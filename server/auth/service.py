@@ -1,8 +1,7 @@
-"""One process's staff authentication: users, cookie signer and throttle, kept on ``app.state``."""
+"""One app's staff authentication: users, cookie signer and throttle (built in the app's lifespan)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -13,8 +12,6 @@ from server.auth.tokens import SessionSigner, resolve_secret
 from server.auth.users import UserDirectory
 from server.config import Settings
 from server.store.store import Store
-
-_build_lock = threading.Lock()
 
 
 def store_engine(store: Store) -> Engine:
@@ -42,15 +39,7 @@ class StaffAuth:
 
 
 def staff_auth(conn: HTTPConnection) -> StaffAuth:
-    """The app's StaffAuth, built on first use from the app's runtime."""
-    state = conn.app.state
-    existing: StaffAuth | None = getattr(state, "staff_auth", None)
-    if existing is not None:
-        return existing
-    with _build_lock:
-        existing = getattr(state, "staff_auth", None)
-        if existing is None:
-            runtime = state.runtime
-            existing = StaffAuth.from_settings(runtime.settings, runtime.store)
-            state.staff_auth = existing
-        return existing
+    """The StaffAuth of the app serving ``conn``."""
+    from server.app_state import app_services
+
+    return app_services(conn).staff

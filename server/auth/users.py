@@ -49,7 +49,6 @@ class UserDirectory:
     """Creates staff users and checks their passwords."""
 
     def __init__(self, engine: Engine, hasher: PasswordHasher | None = None) -> None:
-        Base.metadata.create_all(engine, tables=[UserRow.__table__])  # type: ignore[list-item]
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = self._hasher.hash("not-a-real-password")

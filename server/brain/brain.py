@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from knowledge.retrieval import Candidate, Retrieval, Retriever
 from server.brain.generative import AnswerRequest, AnswerWriter
 from server.brain.memory import MemoryStore, SessionMemory, Speaker, Turn
-from server.brain.pii import mask_pii
+from server.brain.pii import MaskedText, mask_pii
 from server.brain.policy import Decision, PolicyConfig, Reason, Verdict, decide
 from server.brain.replies import reply_text
 from server.brain.signals import read_signals
@@ -74,11 +76,27 @@ class Brain:
         return self._retriever
 
     def use_retriever(self, retriever: Retriever) -> None:
+        with self.swapping() as swap:
+            swap(retriever)
+
+    @contextmanager
+    def swapping(self) -> Iterator[Callable[[Retriever], None]]:
+        """Hold the swap lock; the yielded function swaps the retriever.
+
+        What the caller does inside (pointing the manifest at a version, checking it
+        still names one) is ordered against every other swap of this Brain.
+        """
         with self._swap_lock:
-            self._retriever = retriever
+            yield self._set_retriever
+
+    def _set_retriever(self, retriever: Retriever) -> None:
+        self._retriever = retriever
 
     def respond(self, session_id: str, text: str, *, defer_wording: bool = False) -> BrainReply:
-        """``defer_wording``: an ANSWER keeps the approved text and carries the writer's request."""
+        """``defer_wording``: an ANSWER keeps the approved text and carries the writer's request.
+
+        ``MaskedText`` is taken as it is; other text (the admin playground, benchmarks) is masked here.
+        """
         masked = mask_pii(text)
         retriever = self._retriever
         memory = self.memory.get(session_id)
@@ -97,21 +115,39 @@ class Brain:
         if last is not None:
             turns[last] = Turn(Speaker.BOT, text, turns[last].problem_id)
 
-    def retract(self, session_id: str, text: str) -> bool:
-        """A reply that was never said (a draft the operator rejected or rewrote) leaves the memory.
+    def hear(
+        self,
+        session_id: str,
+        speaker: Speaker,
+        text: MaskedText | None,
+        *,
+        instead_of: BrainReply | None = None,
+    ) -> None:
+        """A turn the Brain did not produce: it remembers ``text`` as ``speaker``'s.
 
-        The customer's turn stays; a clarification the draft asked is no longer pending.
-        True if the reply was found (the last bot turn with exactly ``text``).
+        That is a customer's line while a person answers, or an operator's line. ``instead_of``
+        is a draft of the Brain's that was never said (the operator rewrote it as ``text``, or
+        rejected it: ``text`` None): it leaves the memory, and a clarification it asked is no
+        longer pending. A draft the operator approved was said as drafted: nothing to hear.
         """
+        if speaker is Speaker.BOT:
+            raise ValueError("the Brain's own replies are remembered by respond, not heard")
         memory = self.memory.get(session_id)
+        if instead_of is not None:
+            self._forget(memory, instead_of.text)
+        if text is not None:
+            memory.add(Turn(speaker, text))
+
+    @staticmethod
+    def _forget(memory: SessionMemory, text: str) -> None:
+        """The last bot turn with exactly ``text`` leaves ``memory``; the customer's turn stays."""
         turns = memory.turns
         for n in range(len(turns) - 1, -1, -1):
             if turns[n].speaker is Speaker.BOT and turns[n].text == text:
                 del turns[n]
                 memory.pending_clarification = []
                 memory.pending_question = ""
-                return True
-        return False
+                return
 
     def request_handoff(self, session_id: str) -> BrainReply:
         """The customer pressed "talk to a person"."""

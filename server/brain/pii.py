@@ -18,6 +18,12 @@ Decisions:
 * Never masked: amounts (currency sign, thousands commas, decimals), dates, times,
   percentages, ordinals, short counts and letter+digit codes such as "REF-2024-0012".
 * Existing placeholders are skipped, so ``mask_pii`` is idempotent.
+
+Masked once: ``mask_pii`` returns a ``MaskedText`` (a ``str`` that went through it) and
+returns a ``MaskedText`` as it is, so text is masked where it enters (a customer's
+transcript or typed line, an operator's line, a ``/api/v1/ask`` or ``teller ask`` question)
+and the layers after it (the Brain, its memory, the store) trust it instead of masking it
+again. Text that reaches them unmarked (a bot reply, a derived string) is still masked there.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from enum import StrEnum
 from itertools import product
 from typing import NamedTuple
 
-__all__ = ["PLACEHOLDERS", "PiiKind", "PiiSpan", "contains_pii", "find_pii", "mask_pii"]
+__all__ = ["PLACEHOLDERS", "MaskedText", "PiiKind", "PiiSpan", "contains_pii", "find_pii", "mask_pii"]
 
 
 class PiiKind(StrEnum):
@@ -46,6 +52,16 @@ class PiiSpan:
     kind: PiiKind
     start: int
     end: int
+
+
+class MaskedText(str):
+    """Text ``mask_pii`` has masked: stored, logged and remembered as it is.
+
+    Only ``mask_pii`` makes one. Any new string made from it (a slice, a join) is a plain
+    ``str`` again, and is masked again by the next layer that needs it masked.
+    """
+
+    __slots__ = ()
 
 
 PLACEHOLDERS: dict[PiiKind, str] = {
@@ -352,14 +368,19 @@ def find_pii(text: str) -> list[PiiSpan]:
     return [sp for sp, _ in _find(text)]
 
 
-def mask_pii(text: str) -> str:
-    """Replace every PII span with its placeholder (see module docstring); idempotent."""
+def mask_pii(text: str) -> MaskedText:
+    """Replace every PII span with its placeholder (see module docstring); idempotent.
+
+    ``MaskedText`` was masked already and is returned as it is.
+    """
+    if isinstance(text, MaskedText):
+        return text
     parts: list[str] = []
     pos = 0
     for sp, digits in _find(text):
         parts += [text[pos : sp.start], PLACEHOLDERS[sp.kind].format(last4=digits[-4:])]
         pos = sp.end
-    return "".join(parts) + text[pos:] if parts else text
+    return MaskedText("".join(parts) + text[pos:] if parts else text)
 
 
 def contains_pii(text: str) -> bool:

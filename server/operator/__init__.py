@@ -1,12 +1,20 @@
-"""The takeover gate: session modes, operator queue, hand-off brief, console protocol, command bus."""
+"""The takeover gate: session modes, operator queue, hand-off brief, console protocol, operator bus."""
 
 from server.operator.brief import HandoffBrief, ProblemLookup, build_brief, check_numeric_consistency
-from server.operator.bus import CommandBus, CommandSubscription, InProcessBus, Subscription
+from server.operator.bus import (
+    CommandBus,
+    InProcessCommandBus,
+    InProcessOperatorBus,
+    InProcessReportBus,
+    MessageSubscription,
+    OperatorBus,
+    ReportBus,
+    Subscription,
+)
 from server.operator.commands import (
     CONSOLE_EVENT,
     AckEvent,
     ConsoleEvent,
-    Dispatch,
     ErrorEvent,
     IdempotencyLedger,
     OperatorCommand,
@@ -25,6 +33,21 @@ from server.operator.errors import (
     UnknownSession,
     WrongMode,
 )
+from server.operator.messages import (
+    DISPATCH,
+    SESSION_MESSAGE,
+    CommandApplied,
+    CommandRefusal,
+    Dispatch,
+    DraftHeld,
+    Flagged,
+    ModeChanged,
+    OperatorCalled,
+    SessionClosed,
+    SessionMessage,
+    SessionOpened,
+    TurnTaken,
+)
 from server.operator.queue import (
     BRAIN_REASONS,
     PRIORITY,
@@ -34,31 +57,43 @@ from server.operator.queue import (
     QueueReason,
     queue_reason,
 )
+from server.operator.report import SessionReport
 from server.operator.states import LEGAL_MOVES, AuditSink, ModeMachine, SessionMode, Transition, is_legal
 
 __all__ = [
     "BRAIN_REASONS",
     "CONSOLE_EVENT",
+    "DISPATCH",
     "LEGAL_MOVES",
     "PRIORITY",
+    "SESSION_MESSAGE",
     "AckEvent",
     "AuditSink",
     "BadCommand",
     "BusClosed",
     "BusOverflow",
     "ClaimConflict",
+    "CommandApplied",
     "CommandBus",
-    "CommandSubscription",
+    "CommandRefusal",
     "CommandTimeout",
     "ConsoleEvent",
     "Dispatch",
+    "DraftHeld",
     "ErrorEvent",
+    "Flagged",
     "HandoffBrief",
     "IdempotencyLedger",
     "IllegalTransition",
-    "InProcessBus",
+    "InProcessCommandBus",
+    "InProcessOperatorBus",
+    "InProcessReportBus",
+    "MessageSubscription",
+    "ModeChanged",
     "ModeMachine",
     "NotQueued",
+    "OperatorBus",
+    "OperatorCalled",
     "OperatorCommand",
     "OperatorError",
     "OperatorQueue",
@@ -66,9 +101,15 @@ __all__ = [
     "QueueChange",
     "QueueEntry",
     "QueueReason",
+    "ReportBus",
+    "SessionClosed",
+    "SessionMessage",
     "SessionMode",
+    "SessionOpened",
+    "SessionReport",
     "Subscription",
     "Transition",
+    "TurnTaken",
     "UnknownDraft",
     "UnknownSession",
     "WrongMode",

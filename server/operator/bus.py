@@ -1,44 +1,84 @@
-"""The command bus: operator commands (with their sender) routed to the process that holds the session.
+"""The operator bus: the two message streams between consoles and live sessions.
 
-``InProcessBus`` serves one process; a Redis pub/sub bus can implement the same
-``CommandBus`` protocol for many replicas.
+``CommandBus`` carries console → session ``Dispatch``es to the sessions' subscribers (one
+topic per session); ``ReportBus`` carries session → console ``SessionMessage``s to every
+operator hub. ``InProcessOperatorBus`` serves one process; a bus between processes (Redis)
+implements the same protocols with the same JSON messages (``server.operator.messages``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from server.operator.commands import Dispatch
 from server.operator.errors import BusClosed, BusOverflow
+from server.operator.messages import Dispatch, SessionMessage
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+ALL_SESSIONS = "*"  # the report bus's one topic
 
 
-class CommandSubscription(Protocol):
-    def __aiter__(self) -> AsyncIterator[Dispatch]: ...
-    async def __anext__(self) -> Dispatch: ...
+class MessageSubscription(Protocol[T_co]):
+    def __aiter__(self) -> AsyncIterator[T_co]: ...
+    async def __anext__(self) -> T_co: ...
+    async def __aenter__(self) -> MessageSubscription[T_co]: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
     async def aclose(self) -> None: ...
 
 
 class CommandBus(Protocol):
+    """Console → session: every subscriber of the session gets the command, in order."""
+
     async def publish(self, session_id: str, dispatch: Dispatch) -> int: ...
-    def subscribe(self, session_id: str) -> CommandSubscription: ...
+    def subscribe(self, session_id: str) -> MessageSubscription[Dispatch]: ...
 
 
-class Subscription:
-    """Commands for one session, in order; registered at creation, removed by ``aclose``."""
+class ReportBus(Protocol):
+    """Session → console: every hub gets every session's messages, in the order each session sent them.
 
-    def __init__(self, bus: InProcessBus, session_id: str, maxsize: int) -> None:
-        self._bus = bus
-        self.session_id = session_id
-        self._items: asyncio.Queue[Dispatch | None] = asyncio.Queue(maxsize=maxsize)
+    ``publish`` never blocks the session: an implementation between processes queues the
+    message and sends it from a task of its own.
+    """
+
+    def publish(self, message: SessionMessage) -> None: ...
+    def subscribe(self) -> MessageSubscription[SessionMessage]: ...
+
+
+class OperatorBus(Protocol):
+    """Both streams; ``degraded`` while a bus between processes cannot reach its broker."""
+
+    @property
+    def commands(self) -> CommandBus: ...
+    @property
+    def reports(self) -> ReportBus: ...
+    @property
+    def degraded(self) -> bool: ...
+    def on_degraded(self, listener: Callable[[bool], None]) -> Callable[[], None]:
+        """Call ``listener(degraded)`` on every change; returns the function that stops it."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Subscription(Generic[T]):
+    """One subscriber's messages of one topic, in order; registered at creation, removed by ``aclose``."""
+
+    def __init__(self, topics: _Topics[T], topic: str, maxsize: int) -> None:
+        self._topics = topics
+        self.topic = topic
+        self._items: asyncio.Queue[T | None] = asyncio.Queue(maxsize=maxsize)
         self._closed = False
 
-    def __aiter__(self) -> Subscription:
+    def __aiter__(self) -> Subscription[T]:
         return self
 
-    async def __anext__(self) -> Dispatch:
+    async def __anext__(self) -> T:
         if self._closed and self._items.empty():
             raise StopAsyncIteration
         item = await self._items.get()
@@ -46,7 +86,7 @@ class Subscription:
             raise StopAsyncIteration
         return item
 
-    async def __aenter__(self) -> Subscription:
+    async def __aenter__(self) -> Subscription[T]:
         return self
 
     async def __aexit__(
@@ -61,7 +101,7 @@ class Subscription:
         if self._closed:
             return
         self._closed = True
-        self._bus._drop(self)
+        self._topics.drop(self)
         if self._items.full():
             self._items.get_nowait()
         self._items.put_nowait(None)  # wakes a waiting reader
@@ -70,56 +110,123 @@ class Subscription:
     def full(self) -> bool:
         return self._items.full()
 
-    def deliver(self, dispatch: Dispatch) -> None:
+    def deliver(self, item: T) -> None:
         if self._items.full():
-            raise BusOverflow(f"subscriber of session {self.session_id!r} is {self._items.maxsize} behind")
-        self._items.put_nowait(dispatch)
+            raise BusOverflow(f"a subscriber of {self.topic!r} is {self._items.maxsize} behind")
+        self._items.put_nowait(item)
 
 
-class InProcessBus:
-    """Per-session subscriber queues in one event loop."""
+class _Topics(Generic[T]):
+    """Subscriber queues by topic, in one event loop."""
 
-    def __init__(self, *, maxsize: int = 1_000) -> None:
+    def __init__(self, maxsize: int) -> None:
         self._maxsize = maxsize
-        self._subs: dict[str, list[Subscription]] = {}
-        self._closed = False
+        self._subs: dict[str, list[Subscription[T]]] = {}
+        self.closed = False
 
-    def subscribe(self, session_id: str) -> Subscription:
-        if self._closed:
-            raise BusClosed("the command bus is closed")
-        sub = Subscription(self, session_id, self._maxsize)
-        self._subs.setdefault(session_id, []).append(sub)
+    def subscribe(self, topic: str) -> Subscription[T]:
+        if self.closed:
+            raise BusClosed("the operator bus is closed")
+        sub = Subscription(self, topic, self._maxsize)
+        self._subs.setdefault(topic, []).append(sub)
         return sub
 
-    async def publish(self, session_id: str, dispatch: Dispatch) -> int:
-        """Deliver to every subscriber of the session; return how many got it."""
-        if self._closed:
-            raise BusClosed("the command bus is closed")
-        subs = list(self._subs.get(session_id, ()))
+    def deliver(self, topic: str, item: T) -> int:
+        """Give ``item`` to every subscriber of ``topic`` (all or none); return how many got it."""
+        if self.closed:
+            raise BusClosed("the operator bus is closed")
+        subs = list(self._subs.get(topic, ()))
         if any(s.full for s in subs):
-            raise BusOverflow(f"a subscriber of session {session_id!r} is full")
+            raise BusOverflow(f"a subscriber of {topic!r} is full")
         for sub in subs:
-            sub.deliver(dispatch)
+            sub.deliver(item)
         return len(subs)
 
-    def subscriber_count(self, session_id: str | None = None) -> int:
-        if session_id is None:
+    def count(self, topic: str | None = None) -> int:
+        if topic is None:
             return sum(len(s) for s in self._subs.values())
-        return len(self._subs.get(session_id, ()))
+        return len(self._subs.get(topic, ()))
 
-    def sessions(self) -> set[str]:
+    def topics(self) -> set[str]:
         return set(self._subs)
 
-    async def aclose(self) -> None:
-        """End every subscription; later publishes and subscribes raise ``BusClosed``."""
-        self._closed = True
+    def close(self) -> None:
+        """End every subscription; later deliveries and subscriptions raise ``BusClosed``."""
+        self.closed = True
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 sub.close()
 
-    def _drop(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.session_id)
+    def drop(self, sub: Subscription[T]) -> None:
+        subs = self._subs.get(sub.topic)
         if subs is not None and sub in subs:
             subs.remove(sub)
             if not subs:
-                del self._subs[sub.session_id]
+                del self._subs[sub.topic]
+
+
+class InProcessCommandBus:
+    """Per-session subscriber queues in one event loop."""
+
+    def __init__(self, *, maxsize: int = 1_000) -> None:
+        self._topics: _Topics[Dispatch] = _Topics(maxsize)
+
+    def subscribe(self, session_id: str) -> Subscription[Dispatch]:
+        return self._topics.subscribe(session_id)
+
+    async def publish(self, session_id: str, dispatch: Dispatch) -> int:
+        """Deliver to every subscriber of the session; return how many got it."""
+        return self._topics.deliver(session_id, dispatch)
+
+    def subscriber_count(self, session_id: str | None = None) -> int:
+        return self._topics.count(session_id)
+
+    def sessions(self) -> set[str]:
+        return self._topics.topics()
+
+    async def aclose(self) -> None:
+        self._topics.close()
+
+
+class InProcessReportBus:
+    """Every session's reports to every hub of this event loop."""
+
+    def __init__(self, *, maxsize: int = 10_000) -> None:
+        self._topics: _Topics[SessionMessage] = _Topics(maxsize)
+
+    def subscribe(self) -> Subscription[SessionMessage]:
+        return self._topics.subscribe(ALL_SESSIONS)
+
+    def publish(self, message: SessionMessage) -> None:
+        if not self._topics.closed:  # a session closing after the hubs is nobody's news
+            self._topics.deliver(ALL_SESSIONS, message)
+
+    async def aclose(self) -> None:
+        self._topics.close()
+
+
+class InProcessOperatorBus:
+    """Both streams in one process: the default for a single worker."""
+
+    def __init__(self, *, command_buffer: int = 1_000, report_buffer: int = 10_000) -> None:
+        self._commands = InProcessCommandBus(maxsize=command_buffer)
+        self._reports = InProcessReportBus(maxsize=report_buffer)
+
+    @property
+    def commands(self) -> InProcessCommandBus:
+        return self._commands
+
+    @property
+    def reports(self) -> InProcessReportBus:
+        return self._reports
+
+    @property
+    def degraded(self) -> bool:
+        return False  # nothing between the sessions and the hub can fail
+
+    def on_degraded(self, listener: Callable[[bool], None]) -> Callable[[], None]:
+        return lambda: None
+
+    async def aclose(self) -> None:
+        await self._commands.aclose()
+        await self._reports.aclose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -43,7 +42,6 @@ __all__ = [  # the whole console protocol: commands here, events re-exported fro
     "BriefEvent",
     "ClosedEvent",
     "ConsoleEvent",
-    "Dispatch",
     "DraftEvent",
     "Edit",
     "ErrorEvent",
@@ -142,14 +140,6 @@ def parse_command(raw: str | bytes | dict[str, object]) -> OperatorCommand:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "message"
         raise BadCommand(f"{where}: {error['msg']}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class Dispatch:
-    """A validated command on its way to the session, with the operator who sent it."""
-
-    operator: str
-    command: OperatorCommand
 
 
 Executor = Callable[[OperatorCommand], Awaitable[None]]

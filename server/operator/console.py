@@ -18,15 +18,16 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import RedirectResponse, Response
 
+from server.app_state import app_services
 from server.auth.deps import current_session, require_role
 from server.auth.users import Role, StaffUser
-from server.config import Settings
 from server.operator.commands import CONSOLE_EVENT, ErrorEvent, parse_command
 from server.operator.errors import BadCommand, OperatorError
 from server.operator.events import SessionSummary
 from server.operator.hub import ConsoleFeed, OperatorHub
 from server.operator.speech import BadAudio, OperatorTranscriber, parse_audio_message
 from server.pages import page
+from server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -35,8 +36,7 @@ _POLICY_VIOLATION = status.WS_1008_POLICY_VIOLATION
 
 
 def _hub(conn: Request | WebSocket) -> OperatorHub:
-    hub: OperatorHub = conn.app.state.operator_hub
-    return hub
+    return app_services(conn).operators
 
 
 @router.get("/operator", include_in_schema=False)
@@ -53,7 +53,7 @@ def console_page(request: Request) -> Response:
 def console_config(
     request: Request, user: Annotated[StaffUser, Depends(require_role(*CONSOLE_ROLES))]
 ) -> dict[str, object]:
-    settings: Settings = request.app.state.runtime.settings
+    settings = app_services(request).runtime.settings
     return {
         "operator": user.name,
         "role": user.role.value,
@@ -97,14 +97,12 @@ async def console_socket(websocket: WebSocket) -> None:
                 log.error("operator console connection failed", exc_info=error)
     finally:
         hub.disconnect(feed)
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
+        await cancel_and_wait(sender, receiver)
         log.info("operator console left", extra={"operator": operator})
 
 
 async def _receive_commands(websocket: WebSocket, hub: OperatorHub, feed: ConsoleFeed, operator: str) -> None:
-    transcriber = OperatorTranscriber(websocket.app.state.voice.manager)
+    transcriber = app_services(websocket).operator_speech
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":

@@ -101,6 +101,15 @@ class ErrorEvent(Message):
     client_msg_id: str | None = None
 
 
+class BusStatusEvent(Message):
+    """Sent on connect and on every change: ``degraded`` while the operator bus cannot reach Redis
+    (sessions on other workers may be missing or stale; their commands may fail with
+    ``bus_unavailable``, and everything catches up once it is back)."""
+
+    type: Literal["bus_status"] = "bus_status"
+    degraded: bool
+
+
 class AckEvent(Message):
     type: Literal["ack"] = "ack"
     client_msg_id: str
@@ -115,6 +124,7 @@ ConsoleEvent = Annotated[
     | ModeChangedEvent
     | ClosedEvent
     | ErrorEvent
+    | BusStatusEvent
     | AckEvent,
     Field(discriminator="type"),
 ]

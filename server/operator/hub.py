@@ -1,10 +1,11 @@
 """The operator hub: what every console sees, and how console commands reach live sessions.
 
-Sessions report to the hub through ``SessionReport`` (turns, mode changes, drafts, calls
-for a human); consoles read ``ConsoleFeed``s and send commands through ``execute``.
-A command is published on the bus to the session that holds it, and acknowledged only
-after the session confirms it applied it (``confirm``) — for ``say`` that is after the
-operator's line is committed to the store. Owned by the app's lifespan: one per process.
+Sessions publish ``SessionMessage``s on the bus's report stream (``server.operator.report``):
+turns, mode changes, drafts, calls for a person, and the outcome of each command. The hub
+reads that stream in one owned task and fans it out to the ``ConsoleFeed``s of its consoles.
+A console command goes out on the command stream to the session that holds it and is
+acknowledged only after the session reports it applied (``CommandApplied``) — for ``say``
+that is after the operator's line is committed to the store. Owned by the app's lifespan.
 """
 
 from __future__ import annotations
@@ -16,18 +17,12 @@ from dataclasses import dataclass, field
 
 from server.brain.brain import Brain
 from server.operator.brief import HandoffBrief, ProblemLookup, build_brief
-from server.operator.bus import InProcessBus, Subscription
-from server.operator.commands import (
-    AckEvent,
-    Dispatch,
-    IdempotencyLedger,
-    OperatorCommand,
-    Unwatch,
-    Watch,
-)
-from server.operator.errors import ClaimConflict, CommandTimeout, OperatorError, UnknownSession
+from server.operator.bus import InProcessOperatorBus, MessageSubscription, OperatorBus
+from server.operator.commands import AckEvent, IdempotencyLedger, OperatorCommand, Unwatch, Watch
+from server.operator.errors import ClaimConflict, CommandTimeout, UnknownSession
 from server.operator.events import (
     BriefEvent,
+    BusStatusEvent,
     ClosedEvent,
     ConsoleEvent,
     DraftEvent,
@@ -39,9 +34,22 @@ from server.operator.events import (
     TranscriptEvent,
     TurnView,
 )
+from server.operator.messages import (
+    CommandApplied,
+    Dispatch,
+    DraftHeld,
+    Flagged,
+    ModeChanged,
+    OperatorCalled,
+    SessionClosed,
+    SessionMessage,
+    SessionOpened,
+    TurnTaken,
+)
 from server.operator.queue import OperatorQueue, QueueReason
-from server.operator.states import SessionMode, Transition
+from server.operator.states import SessionMode
 from server.store.store import Store
+from server.tasks import cancel_and_wait
 from server.tickets.model import Ticket
 
 log = logging.getLogger(__name__)
@@ -102,20 +110,20 @@ class ConsoleFeed:
 
 
 class OperatorHub:
-    """Live sessions of this process as the consoles see them, the queue, and command routing."""
+    """Live sessions as consoles see them, the queue, and command routing; ``start``, then ``aclose``."""
 
     def __init__(
         self,
         store: Store,
         lookup: ProblemLookup,
         *,
-        bus: InProcessBus | None = None,
+        bus: OperatorBus | None = None,
         confirm_timeout_s: float = 5.0,
         latest_ticket: Callable[[str], Ticket | None] = lambda _sid: None,
     ) -> None:
         self.store = store
         self.queue = OperatorQueue()
-        self.bus = bus or InProcessBus()
+        self.bus: OperatorBus = bus or InProcessOperatorBus()
         self.ledger = IdempotencyLedger()
         self._lookup = lookup
         self._latest_ticket = latest_ticket  # blocking: called off the event loop
@@ -123,6 +131,24 @@ class OperatorHub:
         self._views: dict[str, _LiveView] = {}
         self._feeds: set[ConsoleFeed] = set()
         self._pending: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._briefs: set[asyncio.Task[None]] = set()
+        self._unwatch_bus: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Subscribe to the sessions' reports now (so none is missed) and read them in an owned task."""
+        if self._reader is None:
+            self._unwatch_bus = self.bus.on_degraded(self._bus_status)
+            self._reader = asyncio.create_task(self._read(self.bus.reports.subscribe()), name="operator-hub")
+
+    async def aclose(self) -> None:
+        """Stop reading reports, drop briefs being built, and close the bus."""
+        if self._unwatch_bus is not None:
+            self._unwatch_bus()
+            self._unwatch_bus = None
+        await cancel_and_wait(self._reader, *self._briefs)
+        self._reader = None
+        await self.bus.aclose()
 
     # ------------------------------------------------------------------ consoles
     def connect(self) -> ConsoleFeed:
@@ -130,6 +156,7 @@ class OperatorHub:
         self._feeds.add(feed)
         feed.put(self._session_list())
         feed.put(self._queue_event())
+        feed.put(BusStatusEvent(degraded=self.bus.degraded))
         return feed
 
     def disconnect(self, feed: ConsoleFeed) -> None:
@@ -158,11 +185,12 @@ class OperatorHub:
         if view.claimed_by is not None and view.claimed_by != operator:
             raise ClaimConflict(view.session_id, view.claimed_by, operator)
         key = (command.session_id, command.client_msg_id)
-        confirmed = self._pending[key] = asyncio.get_running_loop().create_future()
+        applied = self._pending[key] = asyncio.get_running_loop().create_future()
         try:
-            if await self.bus.publish(command.session_id, Dispatch(operator, command)) == 0:
+            dispatch = Dispatch(operator=operator, command=command)
+            if await self.bus.commands.publish(command.session_id, dispatch) == 0:
                 raise UnknownSession(command.session_id)
-            await asyncio.wait_for(confirmed, self._confirm_timeout_s)
+            await asyncio.wait_for(applied, self._confirm_timeout_s)
         except TimeoutError as exc:
             raise CommandTimeout(f"session {command.session_id!r} did not confirm in time") from exc
         finally:
@@ -178,10 +206,34 @@ class OperatorHub:
             feed.put(BriefEvent(session_id=view.session_id, brief=brief, ticket=ticket))
 
     # ------------------------------------------------------------------ sessions
-    def opened(self, session_id: str, channel: str) -> SessionReport:
-        self._views[session_id] = _LiveView(session_id, channel)
-        self._broadcast(self._session_list())
-        return SessionReport(self, session_id)
+    async def _read(self, reports: MessageSubscription[SessionMessage]) -> None:
+        async with reports:
+            async for message in reports:
+                try:
+                    self._apply(message)
+                except Exception:  # one bad report must not blind every console
+                    log.exception("operator hub could not apply a session report")
+
+    def _apply(self, message: SessionMessage) -> None:
+        if isinstance(message, SessionOpened):
+            self._views[message.session_id] = _LiveView(message.session_id, message.channel)
+            self._broadcast(self._session_list())
+        elif isinstance(message, SessionClosed):
+            self._closed(message.session_id)
+        elif isinstance(message, CommandApplied):
+            self._settle(message)
+        elif isinstance(message, TurnTaken):
+            self._turn(message)
+        elif isinstance(message, ModeChanged):
+            self._mode(message)
+        elif isinstance(message, OperatorCalled):
+            self._call(message.session_id, message.reason)
+        elif isinstance(message, Flagged):
+            self._flag(message.session_id, message.flag)
+        elif isinstance(message, DraftHeld):
+            self._broadcast(
+                DraftEvent(session_id=message.session_id, draft_id=message.draft_id, text=message.text)
+            )
 
     def _closed(self, session_id: str) -> None:
         if self._views.pop(session_id, None) is None:
@@ -194,63 +246,66 @@ class OperatorHub:
         self._broadcast(self._queue_event())
         self._broadcast(self._session_list())
 
-    def _confirm(self, session_id: str, client_msg_id: str, error: OperatorError | None) -> None:
-        future = self._pending.get((session_id, client_msg_id))
+    def _settle(self, applied: CommandApplied) -> None:
+        future = self._pending.get((applied.session_id, applied.client_msg_id))
         if future is None or future.done():
-            return
-        if error is None:
+            return  # another hub sent it, or its sender gave up waiting
+        if applied.refusal is None:
             future.set_result(None)
         else:
-            future.set_exception(error)
+            future.set_exception(applied.refusal.error())
 
-    def _turn(self, session_id: str, turn: TurnView, confidence: float | None) -> None:
-        view = self._views.get(session_id)
+    def _turn(self, turn: TurnTaken) -> None:
+        view = self._views.get(turn.session_id)
         if view is None:
             return
         if turn.speaker == "customer":
             view.last_utterance = turn.text
-        if confidence is not None:
-            view.confidence = confidence
-        self._broadcast(TranscriptEvent(session_id=session_id, turns=[turn]))
+        if turn.confidence is not None:
+            view.confidence = turn.confidence
+        line = TurnView(seq=turn.seq, speaker=turn.speaker, text=turn.text, decision=turn.decision)
+        self._broadcast(TranscriptEvent(session_id=turn.session_id, turns=[line]))
         self._broadcast(self._session_list())
 
-    def _mode(self, transition: Transition) -> None:
-        view = self._views.get(transition.session_id)
+    def _mode(self, change: ModeChanged) -> None:
+        view = self._views.get(change.session_id)
         if view is None:
             return
-        view.mode = transition.mode
+        view.mode = change.mode
         # Claims follow the mode: the operator who moves a session to ASSIST or HUMAN holds it
         # until it goes back to the bot or closes.
-        if transition.mode in (SessionMode.ASSIST, SessionMode.HUMAN):
-            view.claimed_by = transition.actor
+        if change.mode in (SessionMode.ASSIST, SessionMode.HUMAN):
+            view.claimed_by = change.actor
             if view.session_id in self.queue:
-                self.queue.claim(view.session_id, transition.actor)
+                self.queue.claim(view.session_id, change.actor)
         else:
             view.claimed_by = None
             self.queue.remove(view.session_id)
         self._broadcast(self._queue_event())
         self._broadcast(
             ModeChangedEvent(
-                session_id=transition.session_id,
-                previous=transition.previous,
-                mode=transition.mode,
-                actor=transition.actor,
-                at=transition.at,
+                session_id=change.session_id,
+                previous=change.previous,
+                mode=change.mode,
+                actor=change.actor,
+                at=change.at,
             )
         )
         self._broadcast(self._session_list())
 
-    async def _call(self, session_id: str, reason: QueueReason) -> HandoffBrief | None:
-        view = self._views.get(session_id)
-        if view is None:
-            return None
+    def _call(self, session_id: str, reason: QueueReason) -> None:
+        if session_id not in self._views:
+            return
         self.queue.join(session_id, reason)
         self._broadcast(self._queue_event())
         self._broadcast(self._session_list())
+        task = asyncio.create_task(self._send_brief(session_id), name="operator-brief")
+        self._briefs.add(task)
+        task.add_done_callback(self._briefs.discard)
+
+    async def _send_brief(self, session_id: str) -> None:
         rows = await asyncio.to_thread(self.store.transcript, session_id)
-        brief = self._brief(session_id, rows)
-        self._broadcast(BriefEvent(session_id=session_id, brief=brief))
-        return brief
+        self._broadcast(BriefEvent(session_id=session_id, brief=self._brief(session_id, rows)))
 
     def _flag(self, session_id: str, flag: str) -> None:
         view = self._views.get(session_id)
@@ -268,6 +323,9 @@ class OperatorHub:
         )
 
     # ------------------------------------------------------------------ fan-out
+    def _bus_status(self, degraded: bool) -> None:
+        self._broadcast(BusStatusEvent(degraded=degraded))
+
     def _broadcast(self, event: ConsoleEvent) -> None:
         for feed in self._feeds:
             feed.put(event)
@@ -288,44 +346,3 @@ class OperatorHub:
                 for e in self.queue.entries()
             ]
         )
-
-
-class SessionReport:
-    """What one live session tells the hub; the session side of the seam."""
-
-    def __init__(self, hub: OperatorHub, session_id: str) -> None:
-        self._hub = hub
-        self.session_id = session_id
-
-    def turn(
-        self,
-        seq: int,
-        speaker: str,
-        text: str,
-        *,
-        decision: str | None = None,
-        confidence: float | None = None,
-    ) -> None:
-        view = TurnView(seq=seq, speaker=speaker, text=text, decision=decision)
-        self._hub._turn(self.session_id, view, confidence)
-
-    def mode_changed(self, transition: Transition) -> None:
-        self._hub._mode(transition)
-
-    async def call_operator(self, reason: QueueReason) -> HandoffBrief | None:
-        return await self._hub._call(self.session_id, reason)
-
-    def flag(self, flag: str) -> None:
-        self._hub._flag(self.session_id, flag)
-
-    def draft(self, draft_id: str, text: str) -> None:
-        self._hub._broadcast(DraftEvent(session_id=self.session_id, draft_id=draft_id, text=text))
-
-    def confirm(self, client_msg_id: str, error: OperatorError | None = None) -> None:
-        self._hub._confirm(self.session_id, client_msg_id, error)
-
-    def closed(self) -> None:
-        self._hub._closed(self.session_id)
-
-    def subscribe(self) -> Subscription:
-        return self._hub.bus.subscribe(self.session_id)

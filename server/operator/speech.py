@@ -1,5 +1,5 @@
-"""The operator's own voice: a recorded line, transcribed with the sessions' Whisper, is
-re-spoken by the avatar in its own voice (the ``say`` path).
+"""The operator's own voice: a recorded line, transcribed by the injected ``LineTranscriber``
+(the sessions' Whisper in the app), is re-spoken by the avatar in its own voice (the ``say`` path).
 
 Binary console message: a 2-byte big-endian header length, a JSON header
 ``{"type": "say_audio", "client_msg_id", "session_id"}``, then PCM16 mono at 16 kHz.
@@ -7,17 +7,14 @@ Binary console message: a 2-byte big-endian header length, a JSON header
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import ValidationError
 
 from server.operator.commands import MAX_SAY_CHARS, Id, Message, MsgId, Say
 from server.operator.errors import BadCommand, OperatorError
-from server.voice.manager import SessionManager
-from server.voice.stt import ShortFormWhisper, lexicon_prompt
 
 SAMPLE_RATE = 16_000
 MAX_AUDIO_S = 30
@@ -46,7 +43,16 @@ class NothingHeard(OperatorError):
     code = "asr_empty"
 
 
-def parse_audio_message(data: bytes) -> tuple[SayAudio, np.ndarray[tuple[int], np.dtype[np.float32]]]:
+Samples = np.ndarray[tuple[int], np.dtype[np.float32]]
+
+
+class LineTranscriber(Protocol):
+    """Speech to text for one short recorded line (16 kHz float32 samples)."""
+
+    async def transcribe(self, samples: Samples) -> str: ...
+
+
+def parse_audio_message(data: bytes) -> tuple[SayAudio, Samples]:
     """Header and samples (float32 in [-1, 1]) of one binary console message."""
     if len(data) < 2:
         raise BadAudio("audio message without a header")
@@ -67,19 +73,13 @@ def parse_audio_message(data: bytes) -> tuple[SayAudio, np.ndarray[tuple[int], n
 
 
 class OperatorTranscriber:
-    """Transcribes operator lines with the model the voice sessions already loaded."""
+    """Turns an operator's recorded line into the ``say`` command it stands for."""
 
-    def __init__(self, manager: SessionManager) -> None:
-        self._manager = manager
-        self._whisper: ShortFormWhisper | None = None
+    def __init__(self, transcriber: LineTranscriber) -> None:
+        self._transcriber = transcriber
 
-    async def say_command(
-        self, header: SayAudio, samples: np.ndarray[tuple[int], np.dtype[np.float32]]
-    ) -> Say:
-        if self._whisper is None:
-            services = await self._manager.services()
-            self._whisper = ShortFormWhisper(services.whisper, prompt=lexicon_prompt(services.hotwords))
-        text = (await asyncio.to_thread(self._whisper.transcribe, samples)).strip()
+    async def say_command(self, header: SayAudio, samples: Samples) -> Say:
+        text = (await self._transcriber.transcribe(samples)).strip()
         if not text:
             raise NothingHeard("no words were heard in the recording")
         return Say(

@@ -93,6 +93,9 @@ function onEvent(event) {
       renderSessions();
       renderView();
       break;
+    case "bus_status": // degraded: the bus between workers (Redis) is unreachable
+      $("bus-banner").hidden = !event.degraded;
+      break;
     case "ack":
       state.pending.delete(event.client_msg_id);
       $("console-error").textContent = "";

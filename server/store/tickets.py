@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, select
+from sqlalchemy import JSON, Engine, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from server.store.tables import Base, utcnow
+from server.store.retry import RetryPolicy
+from server.store.tables import Base, UtcDateTime, utcnow
 from server.tickets.model import Ticket
 
 
@@ -21,7 +22,7 @@ class TicketRow(Base):
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     trigger: Mapped[str] = mapped_column(String(16))  # "handoff" | "close"
     source: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -34,23 +35,27 @@ class StoredTicket:
 
 
 class TicketStore:
-    """Saves, reads and exports tickets; creates its table on first use."""
+    """Saves, reads and exports tickets (the table is made by the store's migrations)."""
 
-    def __init__(self, engine: Engine) -> None:
-        TicketRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+    def __init__(self, engine: Engine, retry: RetryPolicy | None = None) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._retry = retry or RetryPolicy()
 
     def save(self, ticket: Ticket, trigger: str) -> int:
-        with self._sessions.begin() as db:
-            row = TicketRow(
-                session_id=ticket.session_id,
-                trigger=trigger,
-                source=ticket.source.value,
-                data=ticket.model_dump(mode="json"),
-            )
-            db.add(row)
-            db.flush()
-            return row.id
+        """Commit the ticket and return its id; retried through a brief outage, then
+        ``StoreUnavailable``."""
+        data = ticket.model_dump(mode="json")
+
+        def write() -> int:
+            with self._sessions.begin() as db:
+                row = TicketRow(
+                    session_id=ticket.session_id, trigger=trigger, source=ticket.source.value, data=data
+                )
+                db.add(row)
+                db.flush()
+                return row.id
+
+        return self._retry.run("a ticket", write)
 
     def for_session(self, session_id: str) -> list[Ticket]:
         query = select(TicketRow).where(TicketRow.session_id == session_id).order_by(TicketRow.id)

@@ -1,12 +1,13 @@
 """Tickets written when a session is handed to a person or closes, off the customer's path.
 
-``record_reply`` (``server.turns``) reports every reply here (``reply_recorded``); a HANDOFF
-reply queues the session's ticket, and so does the end of a voice session
-(``session_closed``). Queuing is all that happens on the customer's path: one worker thread
-owned by ``TicketService`` reads the committed transcript, lets the LLM word the ticket when
-one is configured (``write_ticket``: validated and repaired; the deterministic extractor's
-ticket when the LLM fails) and stores it. The app's lifespan opens the service, attaches it
-to its Store and closes it on shutdown, after the queued tickets are written.
+The app's lifespan opens one ``TicketService`` and hands it to whoever records replies or
+ends sessions: ``record_reply`` / ``take_text_turn`` (``server.turns``) report every reply
+(``reply_recorded``: a HANDOFF reply queues the session's ticket) and the voice session
+manager reports the end of a session (``session_closed``). Queuing is all that happens on the
+customer's path: one worker thread owned by the service reads the committed transcript, lets
+the LLM word the ticket when one is configured (``write_ticket``: validated and repaired; the
+deterministic extractor's ticket when the LLM fails) and stores it. The lifespan closes it on
+shutdown, after the queued tickets are written.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Literal
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from knowledge.schema import RefFinder
 from server.brain.brain import BrainReply
@@ -35,29 +35,13 @@ log = logging.getLogger(__name__)
 
 Trigger = Literal["handoff", "close", "operator"]
 
-_attached: WeakKeyDictionary[Store, TicketService] = WeakKeyDictionary()
-_attached_lock = threading.Lock()
 
+class TicketSink(Protocol):
+    """What records replies and ends sessions needs of the ticket service."""
 
-def _service_for(store: Store) -> TicketService | None:
-    with _attached_lock:
-        return _attached.get(store)
+    def reply_recorded(self, reply: BrainReply) -> None: ...
 
-
-def reply_recorded(store: Store, reply: BrainReply) -> None:
-    """Hook of ``record_reply``: a HANDOFF reply queues the session's ticket (never blocks on it)."""
-    if reply.decision is not Decision.HANDOFF:
-        return
-    service = _service_for(store)
-    if service is not None:
-        service.submit(reply.session_id, "handoff")
-
-
-def session_closed(store: Store, session_id: str) -> None:
-    """Hook of the voice session manager: a session that ended queues its closing ticket."""
-    service = _service_for(store)
-    if service is not None:
-        service.submit(session_id, "close")
+    def session_closed(self, session_id: str) -> None: ...
 
 
 def _report_failure(future: Future[StoredTicket | None]) -> None:
@@ -82,10 +66,14 @@ class TicketService:
         self._lock = threading.Lock()
         self._closed = False
 
-    def attach(self) -> None:
-        """Receive the hooks of this service's Store (``reply_recorded``, ``session_closed``)."""
-        with _attached_lock:
-            _attached[self._store] = self
+    def reply_recorded(self, reply: BrainReply) -> None:
+        """A recorded reply: a HANDOFF queues the session's ticket (never blocks on it)."""
+        if reply.decision is Decision.HANDOFF:
+            self.submit(reply.session_id, "handoff")
+
+    def session_closed(self, session_id: str) -> None:
+        """A session that ended queues its closing ticket."""
+        self.submit(session_id, "close")
 
     def submit(self, session_id: str, trigger: Trigger) -> Future[StoredTicket | None]:
         """Queue the session's ticket; once closed, the extractor's ticket is written at once."""
@@ -128,10 +116,7 @@ class TicketService:
         return self._tickets.latest(session_id)
 
     def close(self) -> None:
-        """Detach from the Store, then write every queued ticket (blocking)."""
-        with _attached_lock:
-            if _attached.get(self._store) is self:
-                del _attached[self._store]
+        """Write every queued ticket (blocking); later submissions are written at once."""
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True)
@@ -141,6 +126,4 @@ def open_ticket_service(runtime: Runtime) -> TicketService:
     """The service of one app: the live knowledge, the LLM when generative and ``llm.tickets``."""
     writer = runtime.writer
     client = writer.client if writer is not None and runtime.settings.llm.tickets else None
-    service = TicketService(runtime.store, lambda: runtime.brain.retriever, client)
-    service.attach()
-    return service
+    return TicketService(runtime.store, lambda: runtime.brain.retriever, client)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Protocol
 
 from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
@@ -23,25 +21,19 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from avatar.base import AvatarRenderer
 from avatar.states import AvatarState
-from server.voice.barge_in import HoldSpeechFrame, ReleaseSpeechFrame
+from server.voice.frames import (
+    BotThinkingFrame,
+    HoldSpeechFrame,
+    PlaybackPositionFrame,
+    PlaybackPositionRequestFrame,
+    ReleaseSpeechFrame,
+    ReplyEndFrame,
+    ReplyPlayedFrame,
+)
 from server.voice.marks import Marks
 from server.voice.tts import VisemeAudioFrame
 
 log = logging.getLogger(__name__)
-
-
-class QueuedSpeech(Protocol):
-    """Reply audio already handed on downstream (the WebRTC track's queue)."""
-
-    def hold(self) -> None: ...
-
-    def release(self) -> None: ...
-
-    def clear(self) -> None: ...
-
-
-def _nothing_queued() -> QueuedSpeech | None:
-    return None
 
 
 class AvatarStage(FrameProcessor):
@@ -54,31 +46,28 @@ class AvatarStage(FrameProcessor):
     pushed earlier (an output that ran slow for a while starts every reply with
     an empty queue). The TTS stop frame is held until the renderer has played the
     utterance, so it reaches the transport right behind the last audio and marks
-    the end of the bot's speech there. An interruption clears the renderer, which
+    the end of the bot's speech there. A reply's ``ReplyEndFrame`` (behind its last stop
+    frame) is held the same way, then answered upstream with a ``ReplyPlayedFrame``: the
+    reply was heard to its end. An interruption clears the renderer (and drops both), which
     is idle and silent on the next frame; a hold (the customer may be starting to
     speak) keeps the speech waiting in the renderer until it is released. Hold,
-    release and interruption also reach ``queued`` (the transport's queue of audio
-    already sent on, when it has one), so the customer hears the stop at once. If
-    rendering fails the stage degrades to audio only and says so once.
+    release and interruption go on downstream, to the transport's queue of audio
+    already sent on (``server.voice.transport.rtc_output``). The stage answers a
+    ``PlaybackPositionRequestFrame`` upstream with how much of the utterance was
+    heard, and thinks at a ``BotThinkingFrame``. If rendering fails the stage
+    degrades to audio only and says so once.
     """
 
-    def __init__(
-        self,
-        renderer: AvatarRenderer,
-        marks: Marks,
-        *,
-        video: bool = True,
-        queued: Callable[[], QueuedSpeech | None] = _nothing_queued,
-    ) -> None:
+    def __init__(self, renderer: AvatarRenderer, marks: Marks, *, video: bool = True) -> None:
         super().__init__(name="AvatarStage")
         self._marks = marks
-        self._queued = queued
         self._renderer = renderer
         self._video = video
         self._loop_task: asyncio.Task[None] | None = None
         self._size = (renderer.size, renderer.size)
         self._passthrough = False
         self._stop_pending: TTSStoppedFrame | None = None
+        self._replies_pending: list[int] = []  # seqs of replies whose last audio is still to play
         self.frames_sent = 0
 
     @property
@@ -94,17 +83,21 @@ class AvatarStage(FrameProcessor):
             await self._stop()
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            for speech in self._speech_queues():
-                speech.clear()
+            self._renderer.clear()
             self._stop_pending = None
+            self._replies_pending.clear()
             await self.push_frame(frame, direction)
         elif isinstance(frame, HoldSpeechFrame):
-            for speech in self._speech_queues():
-                speech.hold()
+            self._renderer.hold()
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReleaseSpeechFrame):
-            for speech in self._speech_queues():
-                speech.release()
+            self._renderer.release()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, PlaybackPositionRequestFrame):
+            heard = self._renderer.playback_position().fraction
+            await self.push_frame(PlaybackPositionFrame(fraction=heard), FrameDirection.UPSTREAM)
+        elif isinstance(frame, BotThinkingFrame):
+            self._set_state(AvatarState.THINKING)
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame) and self._passthrough:
             await self.push_frame(frame, direction)
@@ -118,6 +111,10 @@ class AvatarStage(FrameProcessor):
                 await self.push_frame(frame, direction)
             else:
                 self._stop_pending = frame
+        elif isinstance(frame, ReplyEndFrame):
+            self._replies_pending.append(frame.seq)
+            if self._passthrough or self._renderer.playback_position().finished:
+                await self._release_pending()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._set_state(AvatarState.LISTENING)
             await self.push_frame(frame, direction)
@@ -127,18 +124,9 @@ class AvatarStage(FrameProcessor):
         else:
             await self.push_frame(frame, direction)
 
-    def _speech_queues(self) -> list[QueuedSpeech]:
-        """Where reply speech waits: the renderer, then the transport's queue if it has one."""
-        queued = self._queued()
-        return [self._renderer] if queued is None else [self._renderer, queued]
-
     def _set_state(self, state: AvatarState) -> None:
         if self._renderer.state is not AvatarState.SPEAKING:
             self._renderer.set_state(state)
-
-    def think(self) -> None:
-        """The customer finished a turn and the teller is working on the reply."""
-        self._set_state(AvatarState.THINKING)
 
     async def _frame_loop(self) -> None:
         rate = self._renderer.sample_rate
@@ -164,17 +152,23 @@ class AvatarStage(FrameProcessor):
                     )
                     continue
                 speaking = False
-                if self._stop_pending is not None and self._renderer.playback_position().finished:
-                    stop, self._stop_pending = self._stop_pending, None
-                    await self.push_frame(stop)
+                if self._renderer.playback_position().finished:
+                    await self._release_pending()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("avatar stopped; the session continues with audio only")
             self._passthrough = True
-            if self._stop_pending is not None:
-                stop, self._stop_pending = self._stop_pending, None
-                await self.push_frame(stop)
+            await self._release_pending()
+
+    async def _release_pending(self) -> None:
+        """The utterance played: its held stop frame goes on, and the replies it ended were heard."""
+        if self._stop_pending is not None:
+            stop, self._stop_pending = self._stop_pending, None
+            await self.push_frame(stop)
+        while self._replies_pending:
+            seq = self._replies_pending.pop(0)
+            await self.push_frame(ReplyPlayedFrame(seq=seq), FrameDirection.UPSTREAM)
 
     async def _stop(self) -> None:
         if self._loop_task is not None:

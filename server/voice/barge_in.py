@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
     InterruptionFrame,
-    SystemFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from server.voice.frames import HoldSpeechFrame, ReleaseSpeechFrame
 from server.voice.marks import Marks
 from server.voice.turn_vad import SpeechOnsetCancelledFrame, SpeechOnsetFrame
-
-
-@dataclass
-class HoldSpeechFrame(SystemFrame):
-    """Pause the avatar's speech: the customer may be starting to talk over it."""
-
-
-@dataclass
-class ReleaseSpeechFrame(SystemFrame):
-    """It was not speech: the avatar goes on from where it paused."""
 
 
 class BargeIn(FrameProcessor):

@@ -1,8 +1,16 @@
 """The conversation as a pipeline stage: final customer turns in, spoken replies out.
 
-It records every customer turn before the Brain runs, the reply before it is
-spoken, and — once playback ends or is cut by a barge-in — what the customer
-actually heard. Replies in flight are owned tasks, cancelled on interruption.
+A customer's line enters here, as a transcript (``TranscriptionFrame``) or typed
+(``InputTextRawFrame``, from ``server.voice.client_messages``), and is masked once
+(``mask_pii``): the store, the gate (``server.voice.gate``), the Brain and the page all get
+the masked line. The stage records every customer turn before the Brain runs and the reply
+before it is spoken; ``server.voice.heard`` records what the customer actually heard once
+the reply's last audio played (the avatar's ``ReplyPlayedFrame``) or it is cut. Replies in
+flight are owned tasks, cancelled on interruption.
+
+For the operator's side (``server.voice.takeover.TakeoverControl``) it offers four calls:
+``speak_line`` (an operator's line), ``reply`` (a Brain reply, e.g. an approved draft),
+``interrupt`` and ``send_event``. The avatar hears from it only through frames.
 """
 
 from __future__ import annotations
@@ -10,18 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Literal
 
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
-    ErrorFrame,
     Frame,
-    InputTransportMessageFrame,
+    InputTextRawFrame,
     InterruptionFrame,
-    OutputTransportMessageUrgentFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
     VADUserStartedSpeakingFrame,
@@ -29,27 +32,28 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pydantic import BaseModel
 
-from server.api.feedback import FeedbackStore
 from server.brain.brain import Brain, BrainReply
-from server.brain.memory import Speaker, Turn
-from server.brain.pii import mask_pii
+from server.brain.memory import Speaker
+from server.brain.pii import MaskedText, mask_pii
 from server.operator.states import SessionMode
 from server.store.store import Store, TurnRecord
+from server.tickets.service import TicketSink
 from server.turns import citation_dicts, record_customer_turn, record_reply
-from server.voice.events import (
-    BadClientMessage,
-    BotTextEvent,
-    ErrorEvent,
-    FeedbackMessage,
-    HumanMessage,
-    SessionEvent,
-    SpeechRateMessage,
-    StateEvent,
-    TextMessage,
-    TranscriptEvent,
-    parse_client_message,
+from server.voice.events import BotTextEvent, ErrorEvent, StateEvent, TranscriptEvent
+from server.voice.frames import (
+    BotThinkingFrame,
+    HumanRequestFrame,
+    PlaybackPositionFrame,
+    PlaybackPositionRequestFrame,
+    ReplyEndFrame,
+    ReplyPlayedFrame,
+    SpeechSynthesisFailedFrame,
+    TellerErrorFrame,
+    TranscriptionFailedFrame,
+    event_frame,
 )
-from server.voice.gate import OpenGate, TurnGate
+from server.voice.gate import OpenGate, ReplySpeaker, TurnGate
+from server.voice.heard import HeardLog
 from server.voice.marks import Marks
 from server.voice.streaming import StreamedAnswer
 
@@ -57,24 +61,6 @@ log = logging.getLogger(__name__)
 
 MERGE_WINDOW_S = 3.0
 REPEAT_PLEASE = "Sorry, I didn't catch that. Could you say it again, or type your question below?"
-
-
-def heard_part(text: str, fraction: float) -> str:
-    """The words of ``text`` heard when ``fraction`` of its audio played (cut at a word)."""
-    if fraction >= 0.999:
-        return text
-    cut = int(len(text) * max(fraction, 0.0))
-    if cut <= 0:
-        return ""
-    space = text.rfind(" ", 0, cut + 1)
-    return text[: space if space > 0 else cut].rstrip(" ,;:")
-
-
-@dataclass
-class _Speaking:
-    seq: int
-    text: str
-    started: float
 
 
 class ConversationStage(FrameProcessor):
@@ -87,24 +73,20 @@ class ConversationStage(FrameProcessor):
         brain: Brain,
         store: Store,
         channel: str,
-        played_fraction: Callable[[], float],
         marks: Marks,
-        on_thinking: Callable[[], None] = lambda: None,
-        on_speech_rate: Callable[[bool], None] = lambda _slow: None,
         gate: TurnGate | None = None,
+        tickets: TicketSink | None = None,
     ) -> None:
         super().__init__(name="Conversation")
         self.session_id = session_id
         self._brain = brain
         self._store = store
         self._channel = channel
-        self._played_fraction = played_fraction
         self._marks = marks
-        self._on_thinking = on_thinking
-        self._on_speech_rate = on_speech_rate
-        self.gate: TurnGate = gate or OpenGate()
+        self._gate: TurnGate = gate or OpenGate()
+        self._tickets = tickets
+        self._heard = HeardLog(store, session_id)
         self._turn: asyncio.Task[None] | None = None
-        self._speaking: _Speaking | None = None
         self._tts_failed = False
         self._last_text = ""
         self._merge_until = 0.0
@@ -113,9 +95,46 @@ class ConversationStage(FrameProcessor):
         """Create the session's record, so operator lines and hand-offs can be stored from the start."""
         await asyncio.to_thread(self._store.ensure_session, self.session_id, self._channel)
 
+    # ------------------------------------------------------------------ the operator's side
     async def send_event(self, event: BaseModel) -> None:
-        await self.push_frame(OutputTransportMessageUrgentFrame(message=event.model_dump()))
+        """Send a server → client event now."""
+        await self.push_frame(event_frame(event))
 
+    async def speak_line(self, line: MaskedText) -> int:
+        """Speak an operator's (masked) line in the avatar's voice; it is committed first. Its seq."""
+        record = TurnRecord(session_id=self.session_id, speaker="operator", text=line)
+        seq = await asyncio.to_thread(self._store.record_turn, record)
+        self._gate.operator_said(seq, line)
+        await self.send_event(BotTextEvent(text=line, decision="operator", speaker="operator"))
+        await self._speak(line, seq)
+        return seq
+
+    async def reply(self, reply: BrainReply, *, speaker: ReplySpeaker = "bot") -> None:
+        """Record ``reply``, show it and speak it; ``speaker`` is ``operator`` for an edited draft."""
+        if reply.answer is not None:  # worded by the LLM as it is spoken
+            await self._reply_streamed(reply)
+            return
+        seq = await asyncio.to_thread(
+            record_reply, self._store, reply, spoken=False, speaker=speaker, tickets=self._tickets
+        )
+        await self.send_event(
+            BotTextEvent(
+                text=reply.text,
+                decision=reply.decision.value,
+                speaker=speaker,
+                citations=citation_dicts(reply),
+            )
+        )
+        await self._gate.bot_said(seq, reply, speaker)
+        await self._speak(reply.text, seq)
+
+    async def interrupt(self) -> None:
+        """Stop the bot now: cancel the reply in flight and silence audio and mouth (takeover)."""
+        await self._interrupted()
+        self._last_text = ""
+        await self.broadcast_interruption()
+
+    # ------------------------------------------------------------------ frames
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, TranscriptionFrame):
@@ -124,15 +143,22 @@ class ConversationStage(FrameProcessor):
                 await self._start_turn(frame.text)
             else:
                 await self._ask_to_repeat()
-        elif isinstance(frame, InputTransportMessageFrame):
-            await self._on_client_message(frame.message)
+        elif isinstance(frame, InputTextRawFrame):  # typed: the reply in flight gives way
+            await self._interrupted()
+            await self._start_turn(frame.text)
+        elif isinstance(frame, HumanRequestFrame):
+            await self._asked_for_person()
+        elif isinstance(frame, PlaybackPositionFrame):
+            await self._heard.played(frame.fraction)
+        elif isinstance(frame, ReplyPlayedFrame):
+            await self._heard.finished(frame.seq)
         elif isinstance(frame, InterruptionFrame):
-            if self._speaking is not None and time.monotonic() - self._speaking.started < MERGE_WINDOW_S:
+            since = self._heard.speaking_since
+            if since is not None and time.monotonic() - since < MERGE_WINDOW_S:
                 self._merge_until = time.monotonic() + MERGE_WINDOW_S
             await self._interrupted()
             await self.push_frame(frame, direction)
-        elif isinstance(frame, BotStoppedSpeakingFrame):
-            await self._settle_spoken()
+        elif isinstance(frame, BotStoppedSpeakingFrame):  # quiet, perhaps only between sentences
             await self.push_frame(frame, direction)
             await self.send_event(StateEvent(avatar="idle"))
         elif isinstance(frame, BotStartedSpeakingFrame):
@@ -141,32 +167,14 @@ class ConversationStage(FrameProcessor):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             await self.push_frame(frame, direction)
             await self.send_event(StateEvent(avatar="listening"))
-        elif isinstance(frame, ErrorFrame):
+        elif isinstance(frame, TellerErrorFrame):
             await self._on_error(frame)
-            await self.push_frame(frame, direction)
+            if direction is FrameDirection.UPSTREAM:  # on to the pipeline worker
+                await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
-    async def _on_client_message(self, raw: object) -> None:
-        try:
-            message = parse_client_message(raw)
-        except BadClientMessage as exc:
-            await self.send_event(ErrorEvent(code="bad_message", message=str(exc)))
-            return
-        if isinstance(message, TextMessage):
-            await self._interrupted()
-            await self._start_turn(message.text)
-        elif isinstance(message, HumanMessage):
-            if self.gate.mode is not SessionMode.BOT:
-                return  # a person is already here (or watching every reply)
-            await self._interrupted()
-            await self._reply(await asyncio.to_thread(self._brain.request_handoff, self.session_id))
-        elif isinstance(message, FeedbackMessage):
-            feedback = FeedbackStore(self._store.engine)
-            await asyncio.to_thread(feedback.add, self.session_id, message.rating, None)
-        elif isinstance(message, SpeechRateMessage):
-            self._on_speech_rate(message.slow)
-
+    # ------------------------------------------------------------------ turns
     async def _start_turn(self, text: str) -> None:
         """A customer pause can end a turn too early; speech that follows at once continues it."""
         in_flight = self._turn is not None and not self._turn.done()
@@ -176,42 +184,34 @@ class ConversationStage(FrameProcessor):
             await self.cancel_task(self._turn)
         self._last_text = text
         self._merge_until = 0.0
-        self._on_thinking()
+        await self.push_frame(BotThinkingFrame())
         await self.send_event(StateEvent(avatar="thinking"))
         self._turn = self.create_task(self._take_turn(text), name="conversation-turn")
 
     async def _take_turn(self, text: str) -> None:
-        seq = await asyncio.to_thread(record_customer_turn, self._store, self.session_id, text, self._channel)
-        masked = mask_pii(text)
+        masked = mask_pii(text)  # the one place a customer's line is masked
+        seq = await asyncio.to_thread(
+            record_customer_turn, self._store, self.session_id, masked, self._channel
+        )
         await self.send_event(TranscriptEvent(text=masked))
-        await self.gate.customer_said(seq, masked)
-        mode = self.gate.mode
+        await self._gate.customer_said(seq, masked)
+        mode = self._gate.mode
         if mode in (SessionMode.HUMAN, SessionMode.CLOSED):
-            self._brain.memory.get(self.session_id).add(Turn(Speaker.CUSTOMER, masked))
+            self._brain.hear(self.session_id, Speaker.CUSTOMER, masked)
             return  # the operator answers
-        defer = mode is SessionMode.BOT  # a generative answer is then streamed by _reply
-        reply = await asyncio.to_thread(self._brain.respond, self.session_id, text, defer_wording=defer)
+        defer = mode is SessionMode.BOT  # a generative answer is then streamed by reply()
+        reply = await asyncio.to_thread(self._brain.respond, self.session_id, masked, defer_wording=defer)
         self._marks.mark("brain_done")
         if mode is SessionMode.ASSIST:
-            self.gate.hold_draft(reply)  # spoken once the operator approves or edits it
+            self._gate.hold_draft(reply)  # spoken once the operator approves or edits it
             return
-        await self._reply(reply)
+        await self.reply(reply)
 
-    async def _reply(self, reply: BrainReply, *, speaker: Literal["bot", "operator"] = "bot") -> None:
-        if reply.answer is not None:  # worded by the LLM as it is spoken
-            await self._reply_streamed(reply)
-            return
-        seq = await asyncio.to_thread(record_reply, self._store, reply, spoken=False, speaker=speaker)
-        await self.send_event(
-            BotTextEvent(
-                text=reply.text,
-                decision=reply.decision.value,
-                speaker=speaker,
-                citations=citation_dicts(reply),
-            )
-        )
-        await self.gate.bot_said(seq, reply, speaker)
-        await self.speak(reply.text, seq)
+    async def _asked_for_person(self) -> None:
+        if self._gate.mode is not SessionMode.BOT:
+            return  # a person is already here (or watching every reply)
+        await self._interrupted()
+        await self.reply(await asyncio.to_thread(self._brain.request_handoff, self.session_id))
 
     async def _reply_streamed(self, reply: BrainReply) -> None:
         """Speak each guarded sentence as soon as it is ready; record what was said (also on barge-in)."""
@@ -223,84 +223,57 @@ class ConversationStage(FrameProcessor):
                 await self.push_frame(TTSSpeakFrame(text=sentence))
 
         streamed, started = StreamedAnswer(self._brain, reply), time.monotonic()
+        seq: int | None = None
         try:
             await streamed.speak(say)
         finally:
             said = streamed.said
             if said.text:
-                seq = await asyncio.to_thread(record_reply, self._store, said, spoken=False)
-                self._speaking = _Speaking(seq=seq, text=said.text, started=started)
-                await self.gate.bot_said(seq, said)
+                seq = await asyncio.to_thread(
+                    record_reply, self._store, said, spoken=False, tickets=self._tickets
+                )
+                self._heard.speaking(seq, said.text, started)
+                await self._gate.bot_said(seq, said)
         if self._tts_failed:
-            await self._settle_spoken()
+            await self._heard.finished()
+        elif seq is not None:  # behind the last sentence: settled once that one has played
+            await self.push_frame(ReplyEndFrame(seq=seq))
 
-    async def say_as_operator(self, text: str) -> int:
-        """Speak an operator's line in the avatar's voice; it is committed (masked) first."""
-        masked = mask_pii(text)
-        record = TurnRecord(session_id=self.session_id, speaker="operator", text=masked)
-        seq = await asyncio.to_thread(self._store.record_turn, record)
-        self._brain.memory.get(self.session_id).add(Turn(Speaker.OPERATOR, masked))
-        self.gate.operator_said(seq, masked)
-        await self.send_event(BotTextEvent(text=masked, decision="operator", speaker="operator"))
-        await self.speak(masked, seq)
-        return seq
-
-    async def speak_draft(self, reply: BrainReply, text: str | None) -> None:
-        """Speak an approved draft, or the operator's edit of it (recorded as the operator's)."""
-        if text is None:
-            await self._reply(reply)
-            return
-        masked = mask_pii(text)
-        self.drop_draft(reply)
-        self._brain.memory.get(self.session_id).add(Turn(Speaker.OPERATOR, masked))
-        await self._reply(replace(reply, text=masked), speaker="operator")
-
-    def drop_draft(self, reply: BrainReply) -> None:
-        """A draft the operator rejected or rewrote was never said: the Brain forgets it."""
-        self._brain.retract(self.session_id, reply.text)
-
-    async def cut(self) -> None:
-        """Stop the bot now: cancel the reply in flight and silence audio and mouth (takeover)."""
-        await self._interrupted()
-        self._last_text = ""
-        await self.broadcast_interruption()
-
-    async def notify(self, state: str, notice: str | None = None) -> None:
-        await self.send_event(SessionEvent(session_id=self.session_id, state=state, notice=notice))
-
-    async def speak(self, text: str, seq: int) -> None:
+    async def _speak(self, text: str, seq: int) -> None:
         """Speak ``text`` (stored as turn ``seq``) in the avatar's voice."""
-        self._speaking = _Speaking(seq=seq, text=text, started=time.monotonic())
+        self._heard.speaking(seq, text)
         if self._tts_failed:
-            await self._settle_spoken()
+            await self._heard.finished()
             return
         await self.push_frame(TTSSpeakFrame(text=text))
+        await self.push_frame(ReplyEndFrame(seq=seq))
 
     async def _interrupted(self) -> None:
+        """Cancel the turn in flight; the reply being spoken is settled once the avatar says how
+        much of it played."""
         if self._turn is not None and not self._turn.done():
             await self.cancel_task(self._turn)
         self._turn = None
-        await self._settle_spoken(self._played_fraction())
-
-    async def _settle_spoken(self, played_fraction: float = 1.0) -> None:
-        """Record what the customer heard of the reply being spoken (off the event loop)."""
-        if self._speaking is not None:
-            speaking, self._speaking = self._speaking, None
-            heard = heard_part(speaking.text, played_fraction)
-            await asyncio.to_thread(self._store.set_spoken, self.session_id, speaking.seq, heard)
+        if self._heard.cut():
+            await self.push_frame(PlaybackPositionRequestFrame())
 
     async def _ask_to_repeat(self) -> None:
         await self.send_event(ErrorEvent(code="asr_empty", message=REPEAT_PLEASE, retryable=True))
         await self.push_frame(TTSSpeakFrame(text=REPEAT_PLEASE))
 
-    async def _on_error(self, frame: ErrorFrame) -> None:
-        if "speech synthesis" in frame.error and not self._tts_failed:
+    async def _on_error(self, frame: TellerErrorFrame) -> None:
+        if isinstance(frame, TranscriptionFailedFrame):
+            await self.send_event(
+                ErrorEvent(code=frame.code, message=REPEAT_PLEASE, retryable=frame.retryable)
+            )
+        elif isinstance(frame, SpeechSynthesisFailedFrame) and not self._tts_failed:
             self._tts_failed = True
             log.error("speech synthesis failed; continuing with subtitles only")
             await self.send_event(
-                ErrorEvent(code="tts_down", message="Voice is unavailable; replies are shown as text.")
+                ErrorEvent(
+                    code=frame.code,
+                    message="Voice is unavailable; replies are shown as text.",
+                    retryable=frame.retryable,
+                )
             )
-            await self._settle_spoken()
-        elif "transcription failed" in frame.error:
-            log.error("speech recognition failed for one turn")
-            await self.send_event(ErrorEvent(code="asr_failed", message=REPEAT_PLEASE, retryable=True))
+            await self._heard.finished()

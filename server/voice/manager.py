@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from pipecat.transports.base_transport import BaseTransport
 
-from server.operator.hub import OperatorHub
-from server.tickets.service import session_closed
+from server.operator.bus import OperatorBus
+from server.tasks import cancel_and_wait
 from server.voice.services import VoiceServices
 from server.voice.session import VoiceSession, build_session, run_session
 
@@ -40,10 +40,10 @@ class SessionManager:
         *,
         max_sessions: int,
         max_per_ip: int,
-        hub: OperatorHub | None = None,
+        bus: OperatorBus | None = None,
     ) -> None:
         self._load_services = load_services
-        self.hub = hub
+        self._bus = bus
         self._services: VoiceServices | None = None
         self._services_lock = asyncio.Lock()
         self._max_sessions = max_sessions
@@ -88,7 +88,7 @@ class SessionManager:
         self._reserved[client_ip] += 1
         try:
             services = await self.services()
-            session = build_session(services, transport, session_id, channel, self.hub)
+            session = build_session(services, transport, session_id, channel, self._bus)
         finally:
             self._reserved[client_ip] -= 1
         task = asyncio.create_task(self._run(session), name=f"voice-session-{session_id[:8]}")
@@ -104,8 +104,8 @@ class SessionManager:
             log.exception("voice session failed", extra={"session_id": session.session_id})
         finally:
             self._live.pop(session.session_id, None)
-            if self._services is not None:
-                session_closed(self._services.store, session.session_id)  # queues its ticket
+            if self._services is not None and self._services.tickets is not None:
+                self._services.tickets.session_closed(session.session_id)  # queues its ticket
 
     async def wait_closed(self, session_id: str) -> None:
         live = self._live.get(session_id)
@@ -113,8 +113,5 @@ class SessionManager:
             await asyncio.wait({live.task})
 
     async def close(self) -> None:
-        lives = list(self._live.values())
-        for live in lives:
-            live.task.cancel()
-        await asyncio.gather(*(live.task for live in lives), return_exceptions=True)
+        await cancel_and_wait(*(live.task for live in self._live.values()))
         self._live.clear()

@@ -1,4 +1,12 @@
-"""One live voice session: a pipecat pipeline from a transport back to itself."""
+"""One live voice session: a pipecat pipeline from a transport back to itself.
+
+    transport in → VAD → barge-in → STT → client messages → conversation → TTS → avatar
+        → (WebRTC: the track's queued audio) → transport out
+
+The stages talk to each other only through frames (``server.voice.frames``). With an
+operator bus, the conversation's gate is a ``TakeoverGate`` and a ``TakeoverControl``
+applies the hub's commands to the conversation and the gate.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +21,21 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
 from avatar.factory import create_renderer
-from server.operator.hub import OperatorHub
+from server.operator.bus import OperatorBus
+from server.operator.report import SessionReport
+from server.operator.states import ModeMachine
 from server.voice.avatar_stage import AvatarStage
 from server.voice.barge_in import BargeIn
+from server.voice.client_messages import ClientMessageStage
 from server.voice.conversation import ConversationStage
 from server.voice.events import SessionEvent
+from server.voice.feedback import SessionFeedback
+from server.voice.gate import OpenGate, TakeoverGate, TurnGate
 from server.voice.marks import Marks
-from server.voice.rtc_output import output_track
 from server.voice.services import VoiceServices
 from server.voice.stt import LocalWhisperSTT
 from server.voice.takeover import TakeoverControl
+from server.voice.transport.rtc_output import queued_audio_control
 from server.voice.tts import AlignedPiperTTS
 from server.voice.turn_vad import ObservedSileroVAD, TurnVAD
 
@@ -54,24 +67,13 @@ def build_session(
     transport: BaseTransport,
     session_id: str,
     channel: str,
-    hub: OperatorHub | None = None,
+    bus: OperatorBus | None = None,
 ) -> VoiceSession:
-    """The pipeline of one session; with a ``hub``, operators can watch and take it over."""
+    """The pipeline of one session; on an operator ``bus``, operators can watch and take it over."""
     settings = services.settings
     marks = Marks()
-    renderer = create_renderer(settings.avatar)
-    avatar = AvatarStage(renderer, marks, video=settings.voice.video, queued=output_track(transport))
+    avatar = AvatarStage(create_renderer(settings.avatar), marks, video=settings.voice.video)
     tts = AlignedPiperTTS(services.voice)
-    conversation = ConversationStage(
-        session_id=session_id,
-        brain=services.brain,
-        store=services.store,
-        channel=channel,
-        played_fraction=lambda: renderer.playback_position().fraction,
-        marks=marks,
-        on_thinking=avatar.think,
-        on_speech_rate=tts.set_slow,
-    )
     stt = LocalWhisperSTT(
         services.whisper,
         hotwords=services.hotwords,
@@ -85,8 +87,34 @@ def build_session(
         ObservedSileroVAD(params=VADParams(stop_secs=voice.vad_stop_secs, start_secs=voice.vad_start_secs)),
         pause_s=min(voice.asr_early_secs, voice.vad_stop_secs),
     )
+    messages = ClientMessageStage(SessionFeedback(services.store.engine, session_id))
+    queued_audio = queued_audio_control(transport)
+    gate: TurnGate = OpenGate()
+    if bus is not None:
+        report = SessionReport.open(bus, session_id, channel)
+        gate = TakeoverGate(report, ModeMachine(session_id, services.store))
+    conversation = ConversationStage(
+        session_id=session_id,
+        brain=services.brain,
+        store=services.store,
+        channel=channel,
+        marks=marks,
+        gate=gate,
+        tickets=services.tickets,
+    )
     pipeline = Pipeline(
-        [transport.input(), vad, barge_in, stt, conversation, tts, avatar, transport.output()]
+        [
+            transport.input(),
+            vad,
+            barge_in,
+            stt,
+            messages,
+            conversation,
+            tts,
+            avatar,
+            *([queued_audio] if queued_audio is not None else []),
+            transport.output(),
+        ]
     )
     worker = PipelineWorker(
         pipeline,
@@ -98,11 +126,11 @@ def build_session(
         check_dangling_tasks=False,
     )
     session = VoiceSession(session_id, channel, worker, conversation, avatar, barge_in, stt, tts, marks)
-    if hub is not None:
+    if isinstance(gate, TakeoverGate):
         session.control = TakeoverControl(
             conversation,
-            hub.opened(session_id, channel),
-            services.store,
+            gate,
+            services.brain,
             disclose_human=settings.operator.disclose_human,
             end_session=worker.stop_when_done,  # queued behind the closing notice
         )

@@ -15,6 +15,7 @@ silence.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
@@ -29,7 +30,6 @@ import numpy.typing as npt
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from pipecat.frames.frames import (
-    ErrorFrame,
     Frame,
     StartFrame,
     TranscriptionFrame,
@@ -39,7 +39,10 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
 
+from server.voice.frames import TranscriptionFailedFrame
 from server.voice.turn_vad import CustomerPausedFrame, CustomerResumedFrame
+
+log = logging.getLogger(__name__)
 
 SHORT_FORM_MAX_S = 20.0  # longer segments are transcribed the ordinary (30 s window) way
 MARGIN_S = 2.0  # encoded silence after the speech; less makes Whisper unsure where speech ends
@@ -272,19 +275,28 @@ class LocalWhisperSTT(WhisperSTTService):
             self._whisper_load.finished()
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        """The turn's transcript; a failure goes downstream as a ``TranscriptionFailedFrame``."""
         if self._model is None:
-            yield ErrorFrame("transcription failed: Whisper model not loaded")
+            await self.push_frame(TranscriptionFailedFrame("transcription failed: Whisper model not loaded"))
             return
         started = time.perf_counter()
         await self.start_processing_metrics()
+        try:
+            text = await self._turn_text(audio)
+        except Exception as exc:
+            log.exception("transcription failed for one turn")
+            await self.push_frame(TranscriptionFailedFrame(f"transcription failed: {exc}", exception=exc))
+            return
+        finally:
+            await self.stop_processing_metrics()
+        self.last_latency_s = time.perf_counter() - started
+        yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), None)
+
+    async def _turn_text(self, audio: bytes) -> str:
         early, self._early = self._early, None
         if early is not None and audio.startswith(early.speech):
             self.early_hits += 1
-            text = await early.task
-        else:
-            if early is not None:
-                await self.cancel_task(early.task)
-            text = await self._transcribe(audio)
-        await self.stop_processing_metrics()
-        self.last_latency_s = time.perf_counter() - started
-        yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), None)
+            return await early.task
+        if early is not None:
+            await self.cancel_task(early.task)
+        return await self._transcribe(audio)

@@ -1,24 +1,30 @@
-"""One voice session's side of the operator takeover: its mode, and the commands that change it.
+"""One voice session's side of the operator takeover: the commands that change its mode, and
+the operator's voice.
 
-``TakeoverControl`` is the session's ``TurnGate``: the conversation asks it who answers
-and tells it every turn, which it reports to the operator hub. It reads this session's
-operator commands from the bus in one owned task and confirms each once applied.
+``TakeoverControl`` reads this session's operator commands from the bus in one owned task,
+applies each and confirms it once applied. It moves the mode of the session's
+``TakeoverGate`` (``server.voice.gate``), settles the drafts the gate holds, and speaks for
+the operator through the conversation's narrow ``OperatorVoice`` calls. An operator's line
+enters the session here: it is masked once, the Brain hears it (``Brain.hear``), and the
+conversation records and speaks the masked line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Protocol
 
-from server.brain.brain import BrainReply
-from server.brain.policy import Decision
-from server.brain.signals import read_signals
-from server.operator.bus import Subscription
+from pydantic import BaseModel
+
+from server.brain.brain import Brain, BrainReply
+from server.brain.memory import Speaker
+from server.brain.pii import MaskedText, mask_pii
+from server.operator import Dispatch, MessageSubscription
 from server.operator.commands import (
     Approve,
-    Dispatch,
     Edit,
     HandBack,
     OperatorCommand,
@@ -28,99 +34,88 @@ from server.operator.commands import (
     TakeOver,
 )
 from server.operator.errors import OperatorError, UnknownDraft, WrongMode
-from server.operator.hub import SessionReport
-from server.operator.queue import QueueReason, queue_reason
-from server.operator.states import AuditSink, ModeMachine, SessionMode
-from server.voice.conversation import ConversationStage
+from server.operator.states import SessionMode
+from server.tasks import cancel_and_wait
+from server.voice.events import SessionEvent
+from server.voice.gate import ReplySpeaker, TakeoverGate
 
 log = logging.getLogger(__name__)
 
 _SPEAKING_MODES = (SessionMode.HUMAN, SessionMode.ASSIST)
 
 
+class OperatorVoice(Protocol):
+    """What the control needs of the conversation (``ConversationStage``) to speak for the operator."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    async def speak_line(self, line: MaskedText) -> int: ...
+
+    async def reply(self, reply: BrainReply, *, speaker: ReplySpeaker = "bot") -> None: ...
+
+    async def interrupt(self) -> None: ...
+
+    async def send_event(self, event: BaseModel) -> None: ...
+
+
 class TakeoverControl:
-    """The mode machine of one session, driven by the Brain's hand-offs and operator commands."""
+    """Applies operator commands to one session: mode moves, the operator's lines, drafts."""
 
     def __init__(
         self,
-        conversation: ConversationStage,
-        report: SessionReport,
-        audit: AuditSink,
+        conversation: OperatorVoice,
+        gate: TakeoverGate,
+        brain: Brain,
         *,
         disclose_human: bool,
         end_session: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._conversation = conversation
-        self._end_session = end_session
-        self._report = report
-        self._machine = ModeMachine(report.session_id, audit)
+        self._gate = gate
+        self._brain = brain
+        self._session_id = conversation.session_id
         self._disclose = disclose_human
-        self._drafts: dict[str, BrainReply] = {}
+        self._end_session = end_session
         self._task: asyncio.Task[None] | None = None
-        conversation.gate = self
 
     @property
     def mode(self) -> SessionMode:
-        return self._machine.mode
+        return self._gate.mode
 
     def start(self) -> None:
-        subscription = self._report.subscribe()
+        subscription = self._gate.report.subscribe()
         self._task = asyncio.create_task(self._consume(subscription), name="takeover-commands")
 
     async def close(self, why: str = "session ended") -> None:
         """Stop reading commands, mark the session closed (audited) and tell the hub."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         try:
-            if self._machine.can(SessionMode.CLOSED):
-                await asyncio.to_thread(self._machine.move, SessionMode.CLOSED, why=why)
+            if self._gate.machine.can(SessionMode.CLOSED):
+                await asyncio.to_thread(self._gate.machine.move, SessionMode.CLOSED, why=why)
         finally:
-            self._report.closed()
-
-    # ------------------------------------------------------------------ TurnGate
-    async def customer_said(self, seq: int, masked: str) -> None:
-        self._report.turn(seq, "customer", masked)
-        if self.mode is SessionMode.BOT and read_signals(masked).negative:
-            self._report.flag("negative")
-            await self._report.call_operator(QueueReason.NEGATIVE_SENTIMENT)
-
-    async def bot_said(self, seq: int, reply: BrainReply, speaker: str = "bot") -> None:
-        self._report.turn(
-            seq, speaker, reply.text, decision=reply.decision.value, confidence=reply.confidence
-        )
-        if reply.decision is Decision.HANDOFF and self.mode is SessionMode.BOT:
-            await self._report.call_operator(queue_reason(reply.reason))
-
-    def operator_said(self, seq: int, masked: str) -> None:
-        self._report.turn(seq, "operator", masked)
-
-    def hold_draft(self, reply: BrainReply) -> None:
-        draft_id = uuid.uuid4().hex[:12]
-        self._drafts[draft_id] = reply
-        self._report.draft(draft_id, reply.text)
+            self._gate.report.closed()
 
     # ------------------------------------------------------------------ commands
-    async def _consume(self, subscription: Subscription) -> None:
+    async def _consume(self, subscription: MessageSubscription[Dispatch]) -> None:
         async with subscription:
             async for dispatch in subscription:
                 await self._handle(dispatch)
 
     async def _handle(self, dispatch: Dispatch) -> None:
         command = dispatch.command
+        report = self._gate.report
         try:
             await self._apply(dispatch.operator, command)
         except OperatorError as exc:
-            self._report.confirm(command.client_msg_id, exc)
+            report.confirm(command.client_msg_id, exc)
             return
         except Exception as exc:
-            log.exception("operator command failed", extra={"session_id": self._report.session_id})
-            self._report.confirm(
-                command.client_msg_id, OperatorError(f"the session failed: {type(exc).__name__}")
-            )
+            log.exception("operator command failed", extra={"session_id": self._session_id})
+            report.confirm(command.client_msg_id, OperatorError(f"the session failed: {type(exc).__name__}"))
             return
-        self._report.confirm(command.client_msg_id)
+        report.confirm(command.client_msg_id)
         if self.mode is SessionMode.CLOSED and self._end_session is not None:
             await self._end_session()  # an operator closed it: the customer's call ends too
 
@@ -134,29 +129,45 @@ class TakeoverControl:
         elif isinstance(command, Say):
             if self.mode not in _SPEAKING_MODES:
                 raise WrongMode("take the session over (or switch to assist) before speaking")
-            await self._conversation.say_as_operator(command.text)
+            await self._say(command.text)
         elif isinstance(command, (Approve, Edit, Reject)):
             await self._settle_draft(command)
 
+    async def _say(self, text: str) -> None:
+        """The operator's line: masked once, committed and spoken, heard by the Brain."""
+        line = mask_pii(text)
+        await self._conversation.speak_line(line)
+        self._brain.hear(self._session_id, Speaker.OPERATOR, line)
+
     async def _settle_draft(self, command: Approve | Edit | Reject) -> None:
-        reply = self._drafts.pop(command.draft_id, None)
-        if reply is None:
+        draft = self._gate.take_draft(command.draft_id)
+        if draft is None:
             raise UnknownDraft(f"no pending draft {command.draft_id!r}")
-        if isinstance(command, Reject):
-            self._conversation.drop_draft(reply)
-            return
-        await self._conversation.speak_draft(reply, command.text if isinstance(command, Edit) else None)
+        if isinstance(command, Approve):
+            await self._conversation.reply(draft)
+        elif isinstance(command, Edit):  # the operator's words instead of the draft's
+            line = mask_pii(command.text)
+            self._brain.hear(self._session_id, Speaker.OPERATOR, line, instead_of=draft)
+            await self._conversation.reply(replace(draft, text=line), speaker="operator")
+        else:
+            self._unsaid(draft)
+
+    def _unsaid(self, draft: BrainReply) -> None:
+        """A draft nobody approved was never said: the Brain forgets it."""
+        self._brain.hear(self._session_id, Speaker.OPERATOR, None, instead_of=draft)
 
     async def _move(self, mode: SessionMode, operator: str, why: str) -> None:
-        transition = await asyncio.to_thread(self._machine.move, mode, actor=operator, why=why)
+        transition = await asyncio.to_thread(self._gate.machine.move, mode, actor=operator, why=why)
         if mode in (SessionMode.HUMAN, SessionMode.CLOSED):
-            await self._conversation.cut()  # the bot stops mid-sentence
+            await self._conversation.interrupt()  # the bot stops mid-sentence
         if mode is not SessionMode.ASSIST:
-            for draft in self._drafts.values():  # drafts nobody approved were never said
-                self._conversation.drop_draft(draft)
-            self._drafts.clear()
-        self._report.mode_changed(transition)
-        await self._conversation.notify(mode.value, self._notice(mode, operator))
+            for draft in self._gate.drop_drafts():
+                self._unsaid(draft)
+        self._gate.report.mode_changed(transition)
+        notice = self._notice(mode, operator)
+        await self._conversation.send_event(
+            SessionEvent(session_id=self._session_id, state=mode.value, notice=notice)
+        )
 
     def _notice(self, mode: SessionMode, operator: str) -> str | None:
         if mode is SessionMode.CLOSED:

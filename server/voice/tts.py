@@ -1,9 +1,9 @@
-"""Piper speech with per-phoneme alignments, and the pipecat TTS service for any engine.
+"""The pipecat TTS service for any ``SpeechEngine`` (Piper, eSpeak NG or Coqui).
 
-pipecat's own Piper service drops the alignments and downloads voices; this one
-loads a local voice with alignments on and attaches a viseme timeline to every
-audio frame it yields, so the avatar can move the mouth in sync. ``AlignedTTS``
-speaks through any ``SpeechEngine`` (Piper here, eSpeak NG or Coqui).
+It attaches a viseme timeline to every audio frame it yields, so the avatar can
+move the mouth in sync. A customer who asks for slower speech sends a
+``TTSUpdateSettingsFrame`` with ``AlignedTTSSettings(slow=...)``; a failure is a
+``SpeechSynthesisFailedFrame`` (the session goes on with subtitles).
 
 Speech starts as soon as the first piece is ready: a reply is cut into
 sentences, and a long first sentence into its first clause and the rest, and
@@ -16,26 +16,29 @@ audio.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import functools
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-import numpy as np
-from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.frames.frames import Frame, TTSAudioRawFrame
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
+from pipecat.utils.types import NOT_GIVEN, NotGiven
 
 from avatar.timeline import VisemeTimeline
-from server.voice.engine import CachedSpeech, SpeechEngine, speech_pieces, trim_leading_silence
-from server.voice.speech_cache import SpeechCache, SpeechPiece, voice_identity
+from server.voice.frames import SpeechSynthesisFailedFrame
+from server.voice.speech.cache import SpeechPiece
+from server.voice.speech.engine import SpeechEngine, speech_pieces, trim_leading_silence
 
-if TYPE_CHECKING:
-    from piper import PiperVoice
-
-__all__ = ["AlignedPiperTTS", "AlignedTTS", "PiperSpeech", "VisemeAudioFrame", "speech_pieces"]
+__all__ = ["AlignedPiperTTS", "AlignedTTS", "AlignedTTSSettings", "VisemeAudioFrame"]
 
 SLOW_LENGTH_SCALE = 1.3
+#: While a piece is synthesised its audio context is kept open this often: pipecat ends a context
+#: that brings no audio for ``stop_frame_timeout_s`` (3 s), and under load one piece can take longer.
+KEEPALIVE_S = 1.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,57 +48,18 @@ class VisemeAudioFrame(TTSAudioRawFrame):
     visemes: VisemeTimeline | None = field(default=None)
 
 
-def load_piper_voice(path: Path) -> PiperVoice:
-    from piper import PiperVoice
+@dataclass
+class AlignedTTSSettings(TTSSettings):
+    """``slow``: slower speech for customers who ask for it (accessibility)."""
 
-    return PiperVoice.load(str(path), include_alignments=True)
-
-
-class PiperSpeech(CachedSpeech):
-    """One Piper voice shared by every session of a process, with its speech cache."""
-
-    def __init__(self, voice: PiperVoice, *, identity: str, cache: SpeechCache | None = None) -> None:
-        super().__init__(identity=identity, cache=cache)
-        self.voice = voice
-
-    @classmethod
-    def load(cls, path: Path, *, cache: SpeechCache | None = None) -> PiperSpeech:
-        return cls(load_piper_voice(path), identity=voice_identity(path), cache=cache)
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.voice.config.sample_rate)
-
-    def synthesize_piece(self, text: str, length_scale: float | None) -> SpeechPiece:
-        """Synthesise one piece (blocking; call it from a worker thread)."""
-        from piper import SynthesisConfig
-
-        config = SynthesisConfig(length_scale=length_scale)
-        pcm = bytearray()
-        timelines: list[tuple[float, VisemeTimeline]] = []
-        for chunk in self.voice.synthesize(text, syn_config=config, include_alignments=True):
-            timeline = VisemeTimeline.from_piper_chunk(chunk)
-            if timeline is not None:
-                timelines.append((len(pcm) / 2 / self.sample_rate, timeline))
-            pcm.extend(chunk.audio_int16_bytes)
-        return SpeechPiece(pcm=bytes(pcm), visemes=_join(timelines))
-
-
-def _join(timelines: list[tuple[float, VisemeTimeline]]) -> VisemeTimeline | None:
-    """One timeline for a piece Piper returned in several chunks (offsets in seconds)."""
-    if not timelines:
-        return None
-    if len(timelines) == 1 and timelines[0][0] == 0.0:
-        return timelines[0][1]
-    return VisemeTimeline(
-        np.concatenate([t.starts + offset for offset, t in timelines]),
-        np.concatenate([t.ends + offset for offset, t in timelines]),
-        np.concatenate([t.visemes for _, t in timelines]),
-    )
+    slow: bool | NotGiven = field(default_factory=lambda: NOT_GIVEN)
 
 
 class AlignedTTS(TTSService):
     """Piece by piece synthesis with any ``SpeechEngine``; each piece is one frame with its visemes."""
+
+    Settings = AlignedTTSSettings
+    _settings: AlignedTTSSettings
 
     def __init__(self, speech: SpeechEngine, *, length_scale: float | None = None, **kwargs: Any) -> None:
         self._speech = speech
@@ -103,13 +67,13 @@ class AlignedTTS(TTSService):
         super().__init__(
             sample_rate=speech.sample_rate,
             push_stop_frames=True,
-            settings=TTSSettings(model=None, voice=None, language=None),
+            settings=AlignedTTSSettings(model=None, voice=None, language=None, slow=False),
             **kwargs,
         )
 
-    def set_slow(self, slow: bool) -> None:
-        """Slower speech for customers who ask for it (accessibility)."""
-        self._length_scale = SLOW_LENGTH_SCALE if slow else None
+    @property
+    def slow(self) -> bool:
+        return self._settings.slow is True
 
     def can_generate_metrics(self) -> bool:
         return True
@@ -127,11 +91,20 @@ class AlignedTTS(TTSService):
             visemes=piece.visemes,
         )
 
+    async def _working(self, context_id: str, work: Callable[[], T]) -> T:
+        """``work()`` in a thread, the context kept open meanwhile: a slow piece is not the end of it."""
+        done = asyncio.ensure_future(asyncio.to_thread(work))
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(done), KEEPALIVE_S)
+            except TimeoutError:
+                self._refresh_audio_context(context_id)
+
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
-        scale = self._length_scale
+        scale = SLOW_LENGTH_SCALE if self.slow else self._length_scale
         try:
             await self.start_tts_usage_metrics(text)
-            clip = await asyncio.to_thread(self._speech.cached, text, scale)
+            clip = await self._working(context_id, functools.partial(self._speech.cached, text, scale))
             if clip is not None:
                 await self.stop_ttfb_metrics()
                 for i, piece in enumerate(clip.pieces):
@@ -139,13 +112,15 @@ class AlignedTTS(TTSService):
                 return
             pieces: list[SpeechPiece] = []
             for part in speech_pieces(text):
-                piece = await asyncio.to_thread(self._speech.synthesize_piece, part, scale)
+                piece = await self._working(
+                    context_id, functools.partial(self._speech.synthesize_piece, part, scale)
+                )
                 await self.stop_ttfb_metrics()
                 yield self._frame(piece if pieces else self._first(piece), context_id)
                 pieces.append(piece)
-            await asyncio.to_thread(self._speech.store, text, scale, pieces)
+            await self._working(context_id, functools.partial(self._speech.store, text, scale, pieces))
         except Exception as exc:  # the pipeline degrades to subtitles; the error is reported once
-            yield ErrorFrame(error=f"speech synthesis failed: {exc}")
+            yield SpeechSynthesisFailedFrame(error=f"speech synthesis failed: {exc}")
         finally:
             await self.stop_ttfb_metrics()
 

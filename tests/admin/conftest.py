@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +18,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client woul
 
 import httpx
 import pytest
-import uvicorn
 
-from knowledge.admin.service import AdminService
+from bench.harness.serve import serve_app
 from knowledge.embedding_cache import CachingEmbedder
 from knowledge.loader import load_knowledge_base
 from knowledge.schema import KnowledgeBase, Lexicon, LexiconWord
+from server.admin.service import AdminService
 from server.app import create_app
 from server.auth.service import store_engine
 from server.auth.users import Role, StaffUser, UserDirectory
 from server.config import Settings
 from server.runtime import Runtime, open_index, open_runtime
-from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,20 +154,10 @@ class LiveAdmin:
 
 @pytest.fixture()
 def live_admin(admin_env: AdminEnv, tmp_path: Path) -> Iterator[LiveAdmin]:
-    port = free_port()
-    app = create_app(runtime=admin_env.runtime)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, name="uvicorn-admin", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:  # a test waiting for its server thread, not backpressure
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    live = LiveAdmin(f"http://127.0.0.1:{port}", tmp_path / "downloads", admin_env)
-    try:
-        yield live
-    finally:
-        for client in live._clients:
-            client.close()
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_app(create_app(runtime=admin_env.runtime), name="uvicorn-admin") as base_url:
+        live = LiveAdmin(base_url, tmp_path / "downloads", admin_env)
+        try:
+            yield live
+        finally:
+            for client in live._clients:
+                client.close()

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
 import pytest
-import uvicorn
 from conftest import PASSWORD, REPO, AdminEnv
 
+from bench.harness.chromium import BASE_ARGS, CHROMIUM
+from bench.harness.serve import serve_app
 from server.app import create_app
-from tests.servers import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "var" / "screenshots" / "admin_after_login.png"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = [arg for arg in BASE_ARGS if "media-stream" not in arg]
 
 
 @pytest.mark.browser
@@ -38,28 +24,19 @@ ARGS = [
 def test_admin_after_login_in_chromium(admin_env: AdminEnv) -> None:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime=admin_env.runtime), port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/admin/")
-            page.wait_for_url("**/login**")
-            page.fill("#username", "eddie")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/admin/**", timeout=60_000)
-            page.get_by_text("lost_credit_card").first.wait_for(timeout=60_000)
-            assert page.get_by_text("eddie").first.is_visible()
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    app = create_app(runtime=admin_env.runtime)
+    with serve_app(app, name="admin-browser") as base_url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base_url}/admin/")
+        page.wait_for_url("**/login**")
+        page.fill("#username", "eddie")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/admin/**", timeout=60_000)
+        page.get_by_text("lost_credit_card").first.wait_for(timeout=60_000)
+        assert page.get_by_text("eddie").first.is_visible()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()
     assert SCREENSHOT.stat().st_size > 10_000

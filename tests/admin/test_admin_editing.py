@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from conftest import AdminEnv
 
-from knowledge.admin.checks import Level
-from knowledge.admin.drafts import DraftState, IllegalTransition
-from knowledge.admin.editing import ProblemForm, lexicon_table, move_problem, set_status, with_lexicon_table
-from knowledge.admin.service import Forbidden
-from knowledge.admin.ui import tree_rows
 from knowledge.io import Format
 from knowledge.schema import ProblemStatus
+from server.admin.checks import Level
+from server.admin.drafts import DraftState, IllegalTransition
+from server.admin.editing import ProblemForm, lexicon_table, move_problem, set_status, with_lexicon_table
+from server.admin.service import Forbidden
+from server.admin.ui import tree_rows
 
 ANSWER = "Call us on the number on the back of your card and we will help you straight away."
 

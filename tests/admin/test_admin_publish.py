@@ -8,10 +8,10 @@ import pytest
 from conftest import AdminEnv
 from fastapi.testclient import TestClient
 
-from knowledge.admin.drafts import DraftState
-from knowledge.admin.editing import ProblemForm
-from knowledge.admin.publish import PublishBlocked
 from knowledge.versions import split_holdout
+from server.admin.drafts import DraftState
+from server.admin.editing import ProblemForm
+from server.admin.publish import PublishBlocked
 from server.app import create_app
 
 QUESTION = "I lost my credit card, what do I do?"
@@ -117,7 +117,7 @@ def test_inbox_to_similar_question(admin_env: AdminEnv) -> None:
     svc.inbox_add_similar(eddie, insurance.lead, "credit_card_apply")
     after = svc.inbox(eddie)
     assert all(insurance.lead not in g.texts for g in after)
-    from knowledge.admin.analytics import analytics
+    from server.admin.analytics import analytics
 
     numbers = analytics(svc.engine)
     assert numbers.sessions == 3 and numbers.thumbs == {"up": 0, "down": 1}

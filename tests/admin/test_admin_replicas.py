@@ -11,9 +11,9 @@ import pytest
 from conftest import SECRET, AdminEnv
 from fastapi.testclient import TestClient
 
-from knowledge.admin.editing import ProblemForm
-from knowledge.admin.follow import FOLLOW_INTERVAL_S, VersionFollower
 from knowledge.embedding_cache import CachingEmbedder
+from server.admin.editing import ProblemForm
+from server.admin.follow import FOLLOW_INTERVAL_S, VersionFollower
 from server.app import create_app
 from server.runtime import open_runtime
 from tests.servers import teller_process
@@ -81,8 +81,8 @@ def test_replicas_publish_one_at_a_time_with_distinct_versions(
     """Two admins on two replicas publish at once: the file lock gives them v2 and v3."""
     import threading
 
-    from knowledge.admin.publish import Publisher
     from knowledge.versions import ReleaseLog
+    from server.admin.publish import Publisher
 
     replica = open_runtime(admin_env.runtime.settings, embedder=caching_embedder)
     try:

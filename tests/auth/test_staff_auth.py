@@ -112,7 +112,7 @@ def test_roles_csrf_and_customer_tokens_on_staff_endpoints(
     assert login(client, "otto") == 303
     assert client.post("/api/v1/staff/supervise").status_code == 403  # no CSRF token
     session = client.cookies.get(SESSION_COOKIE)
-    auth = client.app.state.staff_auth  # type: ignore[attr-defined]
+    auth = client.app.state.services.staff  # type: ignore[attr-defined]
     csrf = auth.signer.read(session).csrf
     assert client.post("/api/v1/staff/supervise", headers={CSRF_HEADER: csrf}).json() == {"ok": "otto"}
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import BASE_ARGS, CHROMIUM, console_problems, question_wav
+from bench.harness.chromium import BASE_ARGS, CHROMIUM, question_wav
+from tests.e2e.conftest import console_problems
 
 QUESTION = "My card still has not arrived. What should I do?"
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from bench.harness.chromium import BASE_ARGS, CHROMIUM
+from bench.harness.operator_probe import CustomerProbe
 from server.auth.users import Role, UserDirectory
-from server.operator.probe import CustomerProbe
 from server.runtime import Runtime
-from tests.e2e.conftest import BASE_ARGS, CHROMIUM, console_problems
+from tests.e2e.conftest import console_problems
 
 pytestmark = [
     pytest.mark.browser,

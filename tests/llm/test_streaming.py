@@ -8,7 +8,14 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from pipecat.frames.frames import Frame, InterruptionFrame, TranscriptionFrame, TTSSpeakFrame
+from pipecat.frames.frames import (
+    BotStoppedSpeakingFrame,
+    Frame,
+    InterruptionFrame,
+    OutputTransportMessageUrgentFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -17,7 +24,13 @@ from pipecat.workers.runner import WorkerRunner
 from server.brain.llm import ChatClient, GenerativeWriter
 from server.brain.memory import Speaker
 from server.runtime import Runtime
-from server.voice.conversation import ConversationStage, heard_part
+from server.voice.conversation import ConversationStage
+from server.voice.frames import (
+    PlaybackPositionFrame,
+    PlaybackPositionRequestFrame,
+    ReplyEndFrame,
+)
+from server.voice.heard import heard_part
 from server.voice.marks import Marks
 from tests.llm.conftest import FakeLlm, smollm2_config
 
@@ -26,18 +39,35 @@ WAIT_S = 300.0
 
 
 class TtsSink(FrameProcessor):
-    """Collects the TTS frames the conversation pushes, with when they arrived."""
+    """Collects the TTS frames the conversation pushes, with when they arrived; stands in for the
+    avatar, which says ``played`` of the speech was heard when a reply is cut."""
 
-    def __init__(self) -> None:
+    def __init__(self, played: float) -> None:
         super().__init__(name="tts-sink")
+        self.played = played
         self.spoken: list[tuple[float, str]] = []
         self.first = asyncio.Event()
+        self.order: list[Frame] = []  # the speech and reply ends, as they came
+        self.ended = asyncio.Event()
+        self.interrupted = asyncio.Event()
+        self.idle = asyncio.Event()  # the conversation sent an idle state event
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, TTSSpeakFrame):
             self.spoken.append((time.monotonic(), frame.text))
             self.first.set()
+        if isinstance(frame, (TTSSpeakFrame, ReplyEndFrame)):
+            self.order.append(frame)
+            if isinstance(frame, ReplyEndFrame):
+                self.ended.set()
+        if isinstance(frame, InterruptionFrame):
+            self.interrupted.set()
+        if isinstance(frame, OutputTransportMessageUrgentFrame) and frame.message.get("avatar") == "idle":
+            self.idle.set()
+        if isinstance(frame, PlaybackPositionRequestFrame):
+            await self.push_frame(PlaybackPositionFrame(fraction=self.played), FrameDirection.UPSTREAM)
+            return
         await self.push_frame(frame, direction)
 
 
@@ -62,10 +92,9 @@ async def conversation(runtime: Runtime, session_id: str, played: float) -> Asyn
         brain=runtime.brain,
         store=runtime.store,
         channel="voice",
-        played_fraction=lambda: played,
         marks=Marks(),
     )
-    sink = TtsSink()
+    sink = TtsSink(played)
     worker = PipelineWorker(
         Pipeline([stage, sink]), params=PipelineParams(), enable_rtvi=False, check_dangling_tasks=False
     )
@@ -150,5 +179,36 @@ def test_barge_in_cancels_the_stream_and_records_what_was_said(runtime: Runtime,
             assert len(fake_llm.script.requests) == 1
             assert runtime.brain.memory.get("stream-2").turns[-1].text == said
         await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_streamed_reply_ends_behind_its_last_sentence_and_quiet_is_not_its_end(
+    runtime: Runtime, fake_llm: FakeLlm
+) -> None:
+    fake_llm.script.chunks = ["You can follow your card in Card → Track delivery. "] + [
+        "Thanks for waiting. "
+    ] * 3  # fmt: skip
+    client = fake_llm.client(timeout_s=60)
+    runtime.brain.writer = GenerativeWriter(client)
+
+    async def run() -> None:
+        async with conversation(runtime, "stream-3", 0.5) as (worker, sink):
+            await worker.queue_frame(TranscriptionFrame(text=QUESTION, user_id="c", timestamp=""))
+            await asyncio.wait_for(sink.ended.wait(), 30)
+            row = [r for r in runtime.store.transcript("stream-3") if r.speaker == "bot"][-1]
+            *sentences, last = sink.order  # one end, behind the last sentence, naming the reply
+            assert len(sentences) > 1 and all(isinstance(f, TTSSpeakFrame) for f in sentences)
+            assert isinstance(last, ReplyEndFrame) and last.seq == row.seq
+            # the output went quiet between sentences, then the customer barged in
+            await sink.push_frame(BotStoppedSpeakingFrame(), FrameDirection.UPSTREAM)
+            await worker.queue_frame(InterruptionFrame())
+            await asyncio.wait_for(sink.interrupted.wait(), 30)
+            sink.idle.clear()  # frames of a kind keep their order: once this one is handled, so is
+            await sink.push_frame(BotStoppedSpeakingFrame(), FrameDirection.UPSTREAM)  # the position
+            await asyncio.wait_for(sink.idle.wait(), 30)
+        await client.aclose()
+        row = [r for r in runtime.store.transcript("stream-3") if r.speaker == "bot"][-1]
+        assert row.spoken_text == heard_part(row.text, 0.5)  # what was heard, not all of it
 
     asyncio.run(run())

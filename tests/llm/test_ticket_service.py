@@ -6,18 +6,25 @@ import asyncio
 import io
 import json
 import threading
+from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
+from knowledge.embeddings import Embedder
 from server.app import create_app
 from server.brain.llm import GenerativeWriter
-from server.runtime import Runtime
+from server.config import Settings
+from server.runtime import Runtime, open_runtime
 from server.store.store import TurnRecord
 from server.store.tickets import TicketStore
 from server.tickets import Resolution, TicketSource, numerically_consistent
-from server.tickets.service import TicketService, session_closed
+from server.tickets.service import TicketService
 from tests.llm.conftest import FakeLlm
 from tests.servers import ask
+from tests.store.pg import pg_url, postgres, store_url
+
+__all__ = ["pg_url", "postgres", "store_url"]  # the store fixtures: SQLite and a real PostgreSQL
 
 HANDOFF_LINE = "I sent £250.50 on 3 March and it never arrived. I want to talk to a real person please"
 
@@ -63,17 +70,28 @@ def test_the_llm_ticket_is_written_off_the_customers_path(runtime: Runtime, fake
     assert len(fake_llm.script.requests) == 1
 
 
-def test_a_closed_session_gets_a_ticket_unless_its_handoff_ticket_covers_it(runtime: Runtime) -> None:
+@pytest.fixture()
+def store_runtime(demo_settings: Settings, embedder: Embedder, store_url: str) -> Iterator[Runtime]:
+    """The demo runtime with its store on SQLite or on PostgreSQL."""
+    demo_settings.store.url = store_url
+    rt = open_runtime(demo_settings, embedder=embedder)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def test_a_closed_session_gets_a_ticket_unless_its_handoff_ticket_covers_it(store_runtime: Runtime) -> None:
+    runtime = store_runtime
     store = runtime.store
     service = TicketService(store, lambda: runtime.brain.retriever.kb)
-    service.attach()
     try:
         store.ensure_session("v1", "voice")
         store.record_turn(TurnRecord("v1", "customer", "My card payment of $40 was declined yesterday"))
         store.record_turn(TurnRecord("v1", "bot", "Please check the card is not frozen.", decision="answer"))
-        session_closed(store, "v1")
+        service.session_closed("v1")
         store.ensure_session("empty", "voice")
-        session_closed(store, "empty")  # nothing said: no ticket
+        service.session_closed("empty")  # nothing said: no ticket
         assert asyncio.run(service.ticket_now("empty")) is None
     finally:
         service.close()
@@ -82,16 +100,16 @@ def test_a_closed_session_gets_a_ticket_unless_its_handoff_ticket_covers_it(runt
     assert stored.ticket.amounts == ["$40"] and stored.ticket.dates == ["yesterday"]
     assert service.latest("empty") is None
     service = TicketService(store, lambda: runtime.brain.retriever.kb)
-    service.attach()
     try:
-        session_closed(store, "v1")  # nothing new since the last ticket
+        service.session_closed("v1")  # nothing new since the last ticket
     finally:
         service.close()
     tickets = TicketStore(store.engine).for_session("v1")
     assert len(tickets) == 1 and numerically_consistent(tickets[0], store.transcript("v1"))
 
 
-def test_ticket_now_and_after_close(runtime: Runtime) -> None:
+def test_ticket_now_and_after_close(store_runtime: Runtime) -> None:
+    runtime = store_runtime
     store = runtime.store
     store.ensure_session("op1")
     store.record_turn(TurnRecord("op1", "customer", "I was charged 2% on a transfer of €300"))

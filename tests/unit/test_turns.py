@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import event
 
@@ -28,8 +26,9 @@ class _Brain:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    return Store.from_url(f"sqlite:///{tmp_path / 't.db'}")
+def store(store_url: str) -> Store:
+    """A store on SQLite and on PostgreSQL (``tests/store/pg.py``)."""
+    return Store.from_url(store_url)
 
 
 def _commits(store: Store) -> list[int]:

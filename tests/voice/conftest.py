@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,17 +11,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soxr
-import uvicorn
 from fastapi import FastAPI
 
+from bench.harness.serve import serve_app
 from knowledge.embeddings import Embedder
 from server.app import create_app
 from server.config import Settings
 from server.runtime import Runtime, open_runtime
 from server.speech_models import resolve_piper_voice
-from server.voice.tts import load_piper_voice
+from server.voice.speech.piper import load_piper_voice
 from tests.conftest import make_settings
-from tests.servers import free_port
 
 
 @dataclass
@@ -46,21 +43,10 @@ def live_server(
     settings.voice.token_ttl_secs = 60
     runtime = open_runtime(settings, embedder=embedder)
     app = create_app(settings, runtime)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app, runtime, settings)
+        with serve_app(app, name="live-server") as base_url:
+            yield LiveServer(base_url, app, runtime, settings)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         runtime.close()
 
 

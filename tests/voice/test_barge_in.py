@@ -11,7 +11,8 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import run_test
 
-from server.voice.barge_in import BargeIn, HoldSpeechFrame, ReleaseSpeechFrame
+from server.voice.barge_in import BargeIn
+from server.voice.frames import HoldSpeechFrame, ReleaseSpeechFrame
 from server.voice.marks import Marks
 from server.voice.turn_vad import SpeechOnsetCancelledFrame, SpeechOnsetFrame
 

@@ -13,10 +13,10 @@ import pytest
 
 from avatar.visemes import Viseme
 from server.config import VoiceSettings
-from server.voice.coqui import CoquiModelError, CoquiSpeech, CoquiUnavailable, check_model_dir
-from server.voice.espeak import EspeakSpeech
-from server.voice.services import load_speech
-from server.voice.speech_cache import SpeechCache
+from server.voice.speech.cache import SpeechCache
+from server.voice.speech.coqui import CoquiModelError, CoquiSpeech, CoquiUnavailable, check_model_dir
+from server.voice.speech.espeak import EspeakSpeech
+from server.voice.speech.factory import load_speech
 from server.voice.tts import AlignedTTS, VisemeAudioFrame
 
 NATIVE_RATE = 24_000  # XTTS v2 speaks at 24 kHz

@@ -6,8 +6,8 @@ import numpy as np
 
 from avatar.timeline import VisemeTimeline
 from avatar.visemes import VISEME_INDEX, Viseme
-from server.voice.engine import KEEP_LEAD_S, trim_leading_silence
-from server.voice.speech_cache import SpeechPiece
+from server.voice.speech.cache import SpeechPiece
+from server.voice.speech.engine import KEEP_LEAD_S, trim_leading_silence
 
 RATE = 22_050
 

@@ -12,13 +12,14 @@ import soxr
 from avatar.visemes import Viseme
 from server.config import VoiceSettings
 from server.speech_models import resolve_whisper_model
-from server.voice.coqui import voiced_span
-from server.voice.engine import SpeechEngine
-from server.voice.espeak import EspeakError, EspeakSpeech, EspeakUnavailable
-from server.voice.services import load_speech
-from server.voice.speech_cache import SpeechCache
+from server.voice.speech.cache import SpeechCache
+from server.voice.speech.coqui import voiced_span
+from server.voice.speech.engine import SpeechEngine
+from server.voice.speech.espeak import EspeakError, EspeakSpeech, EspeakUnavailable
+from server.voice.speech.factory import load_speech
+from server.voice.speech.piper import PiperSpeech
 from server.voice.stt import ShortFormWhisper, load_whisper
-from server.voice.tts import AlignedTTS, PiperSpeech, VisemeAudioFrame
+from server.voice.tts import AlignedTTS, VisemeAudioFrame
 
 SENTENCE = "Your new card arrives by post within five working days."
 

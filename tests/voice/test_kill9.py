@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness.operator_probe import ConsoleProbe, CustomerProbe, staff_login
 from server.auth.users import Role, UserDirectory
-from server.operator.probe import ConsoleProbe, CustomerProbe, staff_login
 from server.store.store import Store
 from tests.servers import REPO, teller_process
 

@@ -9,9 +9,9 @@ from typing import Any, cast
 import pytest
 
 from knowledge.schema import KnowledgeBase
-from server.voice.espeak import EspeakSpeech
-from server.voice.speech_cache import SpeechCache
-from server.voice.warm import PublishWarmer, fixed_texts
+from server.voice.speech.cache import SpeechCache
+from server.voice.speech.espeak import EspeakSpeech
+from server.voice.speech.warm import PublishWarmer, fixed_texts
 
 
 def _kb(card_answer: str) -> KnowledgeBase:

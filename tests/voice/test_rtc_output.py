@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-from server.voice.rtc_output import FRAME_MS, PacedAudioTrack, output_track
+from server.voice.transport.rtc_output import FRAME_MS, PacedAudioTrack, output_track
 
 RATE = 24_000
 PIECE = RATE // 100 * 2  # bytes of 10 ms PCM16

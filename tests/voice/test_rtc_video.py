@@ -7,8 +7,8 @@ from aiortc.mediastreams import VIDEO_CLOCK_RATE
 from pipecat.frames.frames import OutputImageRawFrame
 from pipecat.transports.smallwebrtc import transport as smallwebrtc
 
-from server.voice import rtc_video
-from server.voice.rtc_video import LiveVideoTrack
+from server.voice.transport import rtc_video
+from server.voice.transport.rtc_video import LiveVideoTrack
 
 SIZE = 16
 

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from server.speech_models import resolve_piper_voice
-from server.voice.speech_cache import SpeechCache, SpeechClip, SpeechPiece, speech_key
-from server.voice.tts import PiperSpeech, speech_pieces
+from server.voice.speech.cache import SpeechCache, SpeechClip, SpeechPiece, speech_key
+from server.voice.speech.engine import speech_pieces
+from server.voice.speech.piper import PiperSpeech
 
 
 def test_a_long_first_sentence_is_cut_after_its_first_clause() -> None:

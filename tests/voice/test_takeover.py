@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import websockets
 
+from bench.harness.operator_probe import ConsoleProbe, CustomerProbe, staff_login
 from server.auth.users import Role, UserDirectory
 from server.brain.memory import Speaker
 from server.operator.brief import HandoffBrief, check_numeric_consistency
-from server.operator.probe import ConsoleProbe, CustomerProbe, staff_login
 from tests.voice.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -196,7 +196,7 @@ async def test_assist_mode_drafts_need_the_operator(live_server: LiveServer, con
 async def test_an_operator_closing_the_session_ends_the_customers_call(
     live_server: LiveServer, console: ConsoleProbe
 ) -> None:
-    manager = live_server.app.state.voice.manager
+    manager = live_server.app.state.services.voice.manager
     async with CustomerProbe(live_server.base_url) as customer:
         sid = customer.session_id
         since = time.monotonic()

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from server.voice.probe import VoiceProbe
+from bench.harness.voice_probe import VoiceProbe
 from tests.voice.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ async def test_barge_in_stops_the_reply_and_the_transcript_keeps_only_what_was_h
         await asyncio.sleep(1.5)
         await probe.say(speak("Sorry, actually how do I change my PIN?"))
         await probe.wait_for(lambda: len(probe.events("bot_text")) >= 2, 90)
-        session = live_server.app.state.voice.manager.get(probe.session_id)
+        session = live_server.app.state.services.voice.manager.get(probe.session_id)
         assert session is not None and session.barge_in.interruptions >= 1
         await probe.wait_quiet(1.5, within=90)
     first_reply = live_server.runtime.store.transcript(probe.session_id)[1]
@@ -80,7 +80,7 @@ async def test_barge_in_stops_the_reply_and_the_transcript_keeps_only_what_was_h
 async def test_beyond_capacity_a_new_customer_is_told_the_tellers_are_busy(
     live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manager = live_server.app.state.voice.manager
+    manager = live_server.app.state.services.voice.manager
 
     async def refused() -> httpx.Response:
         second = VoiceProbe(live_server.base_url)

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.app_state import app_services
 from server.auth.deps import current_session
 from server.auth.service import StaffAuth, staff_auth
 from server.auth.tokens import SESSION_COOKIE
@@ -68,7 +69,7 @@ class LazyAdmin:
 
     async def _build(self, conn: HTTPConnection) -> ASGIApp:
         auth = staff_auth(conn)
-        runtime: Runtime = conn.app.state.runtime
+        runtime = app_services(conn).runtime
         blocks = await run_in_threadpool(self._blocks, runtime, auth)
         if self._app is not None:
             return self._app
@@ -89,8 +90,8 @@ class LazyAdmin:
 
     def _blocks(self, runtime: Runtime, auth: StaffAuth) -> Any:
         with self._lock:
-            from knowledge.admin.service import AdminService
-            from knowledge.admin.ui import build_blocks
+            from server.admin.service import AdminService
+            from server.admin.ui import build_blocks
 
             return build_blocks(AdminService(runtime), auth)
 

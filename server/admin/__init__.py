@@ -4,6 +4,6 @@
 same behaviour without a UI.
 """
 
-from knowledge.admin.mount import mount_admin
+from server.admin.mount import mount_admin
 
 __all__ = ["mount_admin"]

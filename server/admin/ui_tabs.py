@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd  # type: ignore[import-untyped]
 
-from knowledge.admin.analytics import analytics
-from knowledge.admin.editing import LEXICON_TABLE_COLUMNS, lexicon_table, with_lexicon_table
-from knowledge.admin.publish import PublishBlocked
-from knowledge.admin.service import AdminService
 from knowledge.io import Format
-from server.auth.users import StaffUser
+from server.admin.analytics import analytics
+from server.admin.editing import LEXICON_TABLE_COLUMNS, lexicon_table, with_lexicon_table
+from server.admin.publish import PublishBlocked
+from server.admin.service import AdminService
+from server.admin.ui_common import Guard, Who, temp_file
 
-Who = Callable[[gr.Request], StaffUser]
-Guard = Callable[[Any], Any]
 DIFF_COLUMNS = ["change", "node", "field", "before", "after"]
 
 
@@ -48,8 +45,6 @@ def lexicon_tab(service: AdminService, who: Who, shown: Guard) -> None:
 def publish_tabs(
     service: AdminService, who: Who, shown: Guard, fields: list[Any], *, status_md: Any, status: Any
 ) -> None:
-    from knowledge.admin.ui import temp_file
-
     pending: dict[str, Any] = {}
 
     @shown
@@ -101,7 +96,7 @@ def publish_tabs(
 def _review_tab(service: AdminService, who: Who, shown: Guard, status_md: Any, status: Any) -> None:
     @shown
     def changes(request: gr.Request) -> pd.DataFrame:
-        from knowledge.admin.diff import diff_kb
+        from server.admin.diff import diff_kb
 
         draft = service.draft(who(request))
         live = service.releases.source(service.live_version())
@@ -338,8 +333,6 @@ def _analytics_tab(service: AdminService, shown: Guard) -> None:
 
     @shown
     def audit() -> tuple[pd.DataFrame, str]:
-        from knowledge.admin.ui import temp_file
-
         rows = service.audit_rows()
         frame = pd.DataFrame(rows, columns=["id", "at", "actor", "action", "detail"])
         return frame, temp_file("audit.csv", service.audit_export("csv"))

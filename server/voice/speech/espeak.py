@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from avatar.timeline import VisemeTimeline
-from server.voice.engine import CachedSpeech, pcm16
-from server.voice.speech_cache import SpeechCache, SpeechPiece
+from server.voice.speech.cache import SpeechCache, SpeechPiece
+from server.voice.speech.engine import CachedSpeech, pcm16
 
 LIBRARY = "libespeak-ng.so.1"
 APT_PACKAGE = "espeak-ng"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from knowledge.embeddings import Embedder
 from knowledge.versions import normalise
-from server.api.feedback import FeedbackRow
+from server.store.feedback import FeedbackRow
 from server.store.tables import TurnRow
 
 UNANSWERED = ("refuse", "clarify", "handoff")

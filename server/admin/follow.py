@@ -5,15 +5,14 @@ the Chroma store (a server by ``knowledge.chroma_url`` across machines). Each
 one reads the manifest's live version about once a second (a tiny JSON file)
 and, when it differs from the version its Brain serves, opens a retriever on
 that version and swaps it in. A publish in this process swaps at once; the
-swap lock orders it against the follower so the Brain always ends on the
-version the manifest names last.
+Brain's swap lock (:meth:`Brain.swapping`) orders it against the follower so
+the Brain always ends on the version the manifest names last.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 
 from knowledge.retrieval import Retriever
 from server.heap import freeze_long_lived
@@ -22,15 +21,13 @@ from server.runtime import Runtime, open_retriever
 log = logging.getLogger(__name__)
 
 FOLLOW_INTERVAL_S = 1.0
-SWAP_LOCK = threading.Lock()
-"""Held while the manifest is written and the Brain's retriever swapped (publish, rollback, follow)."""
 
 
 def activate_and_serve(runtime: Runtime, retriever: Retriever) -> None:
     """Point the manifest at the retriever's version and serve it, as one step."""
-    with SWAP_LOCK:
+    with runtime.brain.swapping() as swap:
         runtime.index.activate(retriever.version)
-        runtime.brain.use_retriever(retriever)
+        swap(retriever)
     freeze_long_lived()  # the new version's objects join the frozen heap
 
 
@@ -47,10 +44,10 @@ class VersionFollower:
         if active is None or active == brain.retriever.version:
             return None
         retriever = open_retriever(index, self._runtime.settings, active)
-        with SWAP_LOCK:
+        with brain.swapping() as swap:
             if index.active_version() != active:
                 return None  # moved again while we opened it; the next check follows
-            brain.use_retriever(retriever)
+            swap(retriever)
         freeze_long_lived()  # the new version's objects join the frozen heap
         log.info("knowledge version followed", extra={"version": active})
         return active

@@ -34,9 +34,9 @@ import numpy.typing as npt
 
 from avatar.timeline import VisemeTimeline
 from avatar.visemes import VISEME_INDEX, Viseme
-from server.voice.engine import CachedSpeech, pcm16
-from server.voice.espeak import EspeakSpeech
-from server.voice.speech_cache import SpeechCache, SpeechPiece, voice_identity
+from server.voice.speech.cache import SpeechCache, SpeechPiece, voice_identity
+from server.voice.speech.engine import CachedSpeech, pcm16
+from server.voice.speech.espeak import EspeakSpeech
 
 log = logging.getLogger(__name__)
 

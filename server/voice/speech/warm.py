@@ -4,7 +4,7 @@ Approved answers are spoken verbatim, so their audio can be made before any
 customer asks. Run after a knowledge build (the cache key includes the text, so
 changed answers are simply new entries):
 
-    python -m server.voice.warm [knowledge_dir]
+    python -m server.voice.speech.warm [knowledge_dir]
 
 A running server warms each version published later itself (``PublishWarmer``).
 """
@@ -24,8 +24,8 @@ from server.brain.brain import Brain
 from server.brain.replies import HANDOFF_LINES, scope_line
 from server.config import load_settings
 from server.voice.conversation import REPEAT_PLEASE
-from server.voice.engine import SpeechEngine
-from server.voice.services import load_speech
+from server.voice.speech.engine import SpeechEngine
+from server.voice.speech.factory import load_speech
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ holds at most ``lookahead_ms`` + one chunk (``voice.webrtc_audio_*``). It hands 
 (one Opus packet each): half the sender's trips through the event loop, which
 with two sessions and their video on one loop did not keep up at 10 ms.
 
-The track also obeys barge-in (the avatar stage passes it on, see
+The track also obeys barge-in: ``QueuedAudioControl``, the last stage before
+the output transport, passes the barge-in frames on to it (see
 ``output_track``): a hold sends silence and keeps the queued audio for a
 release; an interruption drops it. pipecat itself never empties the track, so
 otherwise up to a chunk of reply audio (100 ms) played on after the avatar
@@ -35,8 +36,12 @@ from collections.abc import Callable
 
 import numpy as np
 from av import AudioFrame
+from pipecat.frames.frames import Frame, InterruptionFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.smallwebrtc import transport as smallwebrtc
+
+from server.voice.frames import HoldSpeechFrame, ReleaseSpeechFrame
 
 FRAME_MS = 20
 
@@ -130,6 +135,39 @@ def output_track(transport: BaseTransport) -> Callable[[], PacedAudioTrack | Non
         return track if isinstance(track, PacedAudioTrack) else None
 
     return current
+
+
+_BARGE_IN = (HoldSpeechFrame, ReleaseSpeechFrame, InterruptionFrame)
+
+
+class QueuedAudioControl(FrameProcessor):
+    """Barge-in for the reply audio already in the WebRTC track (placed right before the output).
+
+    ``HoldSpeechFrame``, ``ReleaseSpeechFrame`` and ``InterruptionFrame`` hold, release
+    and clear the track's queue as they pass on to the output transport.
+    """
+
+    def __init__(self, track: Callable[[], PacedAudioTrack | None]) -> None:
+        super().__init__(name="QueuedAudioControl")
+        self._track = track
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, _BARGE_IN) and (track := self._track()) is not None:
+            if isinstance(frame, HoldSpeechFrame):
+                track.hold()
+            elif isinstance(frame, ReleaseSpeechFrame):
+                track.release()
+            else:
+                track.clear()
+        await self.push_frame(frame, direction)
+
+
+def queued_audio_control(transport: BaseTransport) -> QueuedAudioControl | None:
+    """The control for a SmallWebRTC transport's track; None for other transports (no track)."""
+    if not isinstance(transport, smallwebrtc.SmallWebRTCTransport):
+        return None
+    return QueuedAudioControl(output_track(transport))
 
 
 def install(lookahead_ms: int) -> None:

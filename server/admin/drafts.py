@@ -98,7 +98,6 @@ class DraftStore:
     """Drafts and the golden regression questions, in the store's database."""
 
     def __init__(self, engine: Engine) -> None:
-        Base.metadata.create_all(engine, tables=[DraftRow.__table__, GoldenRow.__table__])  # type: ignore[list-item]
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def current(self) -> Draft | None:

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import functools
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import gradio as gr
 import pandas as pd  # type: ignore[import-untyped]
 
-from knowledge.admin.drafts import IllegalTransition
-from knowledge.admin.editing import EditError, ProblemForm, move_problem, rename_node, set_status
-from knowledge.admin.publish import PublishBlocked
-from knowledge.admin.service import AdminService, Forbidden
-from knowledge.index import IndexNotBuiltError
-from knowledge.io import ImportFormatError
 from knowledge.schema import KnowledgeBase, ProblemStatus
+from server.admin.editing import ProblemForm, move_problem, rename_node, set_status
+from server.admin.service import AdminService
+from server.admin.ui_common import shown
+from server.admin.ui_tabs import lexicon_tab, publish_tabs
 from server.auth.service import StaffAuth
 from server.auth.tokens import SESSION_COOKIE
 from server.auth.users import StaffUser
 
-F = TypeVar("F", bound=Callable[..., Any])
-_KNOWN = (
-    Forbidden, EditError, IllegalTransition, ImportFormatError, IndexNotBuiltError, LookupError, ValueError,
-)  # fmt: skip
 TREE_COLUMNS = ["product", "scenario", "problem_id", "standard question", "status", "similar"]
-
-
-def _shown(fn: F) -> F:
-    """Known errors become a message in the page; anything else propagates (and is logged by Gradio)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PublishBlocked as exc:
-            raise gr.Error(str(exc)) from exc
-        except _KNOWN as exc:
-            raise gr.Error(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 def tree_rows(kb: KnowledgeBase, query: str = "") -> list[list[str]]:
@@ -69,13 +44,6 @@ def tree_rows(kb: KnowledgeBase, query: str = "") -> list[list[str]]:
     return rows
 
 
-def temp_file(name: str, data: bytes) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="teller-admin-"))
-    path = folder / name
-    path.write_bytes(data)
-    return str(path)
-
-
 def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR0915 (one layout)
     def who(request: gr.Request) -> StaffUser:
         session = auth.signer.read(request.cookies.get(SESSION_COOKIE))
@@ -93,12 +61,12 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
             + " · [log out](/logout)"
         )
 
-    @_shown
+    @shown
     def browse(query: str, request: gr.Request) -> tuple[pd.DataFrame, str]:
         rows = tree_rows(service.draft(who(request)).kb, query)
         return pd.DataFrame(rows, columns=TREE_COLUMNS), status_md(request)
 
-    @_shown
+    @shown
     def load(problem_id: str, request: gr.Request) -> list[Any]:
         kb = service.draft(who(request)).kb
         for ref in kb.problem_refs(include_retired=True):
@@ -134,7 +102,7 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
         return "\n".join(f"- **{i.level.value}**: {i.message}" for i in issues) or "No problems found."
 
     # Gradio passes the request only to a parameter annotated gr.Request, never through *args.
-    @_shown
+    @shown
     def check(  # noqa: PLR0917 (Gradio passes the form's fields positionally)
         pid: str, prod: str, prod_name: str, scen: str, scen_name: str, std: str, similar: str,
         answer: str, tags: str, request: gr.Request,
@@ -142,7 +110,7 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
         values = (pid, prod, prod_name, scen, scen_name, std, similar, answer, tags)
         return issues_md(service.check(who(request), form(*values)))
 
-    @_shown
+    @shown
     def save(  # noqa: PLR0917 (Gradio passes the form's fields positionally)
         pid: str, prod: str, prod_name: str, scen: str, scen_name: str, std: str, similar: str,
         answer: str, tags: str, accept: bool, request: gr.Request,
@@ -154,7 +122,7 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
         )
         return f"{verdict}\n\n{issues_md(result.issues)}", status_md(request)
 
-    @_shown
+    @shown
     def retire(problem_id: str, restore: bool, request: gr.Request) -> str:
         user = who(request)
         status = ProblemStatus.PUBLISHED if restore else ProblemStatus.RETIRED
@@ -167,14 +135,14 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
         )
         return f"{problem_id} is now {status.value} in the draft."
 
-    @_shown
+    @shown
     def move(problem_id: str, scenario_id: str, request: gr.Request) -> str:
         user = who(request)
         kb = move_problem(service.draft(user).kb, problem_id.strip(), scenario_id.strip())
         service.edit(user, kb, "kb.move", problem_id=problem_id, scenario_id=scenario_id)
         return f"{problem_id} moved to {scenario_id} in the draft."
 
-    @_shown
+    @shown
     def rename(node_id: str, name: str, request: gr.Request) -> str:
         user = who(request)
         service.edit(
@@ -222,9 +190,7 @@ def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR091
             restore_btn.click(retire, [pid, gr.State(True)], [edit_out], api_name="restore")
             move_btn.click(move, [pid, target_scenario], [edit_out], api_name="move")
             rename_btn.click(rename, [node_id, node_name], [edit_out], api_name="rename")
-        from knowledge.admin.ui_tabs import lexicon_tab, publish_tabs
-
-        lexicon_tab(service, who, _shown)
-        publish_tabs(service, who, _shown, fields, status_md=status_md, status=status)
+        lexicon_tab(service, who, shown)
+        publish_tabs(service, who, shown, fields, status_md=status_md, status=status)
         blocks.load(browse, [query], [tree, status])
     return blocks

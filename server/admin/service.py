@@ -9,17 +9,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from knowledge.admin.checks import Issue, Level, check_problem
-from knowledge.admin.diff import KbDiff, diff_kb
-from knowledge.admin.drafts import Draft, DraftState, DraftStore
-from knowledge.admin.editing import ProblemForm, add_similar_question, upsert_problem
-from knowledge.admin.inbox import Group, group, unanswered
-from knowledge.admin.publish import Published, Publisher
 from knowledge.index import KnowledgeIndex, make_client
 from knowledge.io import Format, export_kb, import_kb
 from knowledge.retrieval import Candidate, Retriever
 from knowledge.schema import KnowledgeBase
 from knowledge.versions import RegressionQuestion, ReleaseLog, normalise
+from server.admin.checks import Issue, Level, check_problem
+from server.admin.diff import KbDiff, diff_kb
+from server.admin.drafts import Draft, DraftState, DraftStore
+from server.admin.editing import ProblemForm, add_similar_question, upsert_problem
+from server.admin.inbox import Group, group, unanswered
+from server.admin.publish import Published, Publisher
 from server.auth.service import store_engine
 from server.auth.users import Role, StaffUser
 from server.brain.brain import Brain, BrainReply

@@ -7,7 +7,6 @@ offer and the websocket both require that token.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
@@ -17,39 +16,26 @@ from pipecat.transports.smallwebrtc.request_handler import (
     IceCandidate,
     SmallWebRTCPatchRequest,
     SmallWebRTCRequest,
-    SmallWebRTCRequestHandler,
 )
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.app_state import app_services
 from server.config import Settings
 from server.turns import new_session_id
-from server.voice import rtc_output, rtc_video
-from server.voice.manager import CapacityError, SessionManager
-from server.voice.rtc_input import release_audio_promptly
-from server.voice.tokens import SessionTokens, TokenError
-from server.voice.ws_transport import TellerSerializer, TellerWebsocketTransport
+from server.voice.manager import CapacityError
+from server.voice.transport.rtc_input import release_audio_promptly
+from server.voice.transport.runtime import VoiceRuntime
+from server.voice.transport.tokens import TokenError
+from server.voice.transport.websocket import TellerSerializer, TellerWebsocketTransport
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
 
 
-@dataclass
-class VoiceRuntime:
-    settings: Settings
-    tokens: SessionTokens
-    manager: SessionManager
-    webrtc: SmallWebRTCRequestHandler
-
-    async def close(self) -> None:
-        await self.manager.close()
-        await self.webrtc.close()
-
-
 def _voice(request: Request) -> VoiceRuntime:
-    runtime: VoiceRuntime = request.app.state.voice
-    return runtime
+    return app_services(request).voice
 
 
 def _media_params(settings: Settings, *, out_chunk_ms: int = 100) -> dict[str, Any]:
@@ -162,7 +148,7 @@ async def webrtc_candidates(body: PatchRequest, request: Request) -> dict[str, s
 
 @router.websocket("/ws")
 async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Query()] = None) -> None:
-    voice: VoiceRuntime = websocket.app.state.voice
+    voice = app_services(websocket).voice
     try:
         session_id = voice.tokens.verify(token)
     except TokenError as exc:
@@ -181,17 +167,3 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
     )
     await voice.manager.start(TellerWebsocketTransport(websocket, params), session_id, "websocket", client_ip)
     await voice.manager.wait_closed(session_id)
-
-
-def make_voice_runtime(settings: Settings, manager: SessionManager) -> VoiceRuntime:
-    rtc_output.install(settings.voice.webrtc_audio_lookahead_ms)
-    rtc_video.install()
-    return VoiceRuntime(
-        settings=settings,
-        tokens=SessionTokens(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.voice.token_ttl_secs,
-        ),
-        manager=manager,
-        webrtc=SmallWebRTCRequestHandler(),
-    )

@@ -4,8 +4,8 @@ An engine turns one piece of text (a sentence or a clause, see ``speech_pieces``
 into PCM16 mono audio at its ``sample_rate`` plus the viseme timeline that goes
 with it, and keeps whole replies in a ``SpeechCache`` keyed by its ``identity``
 (voice, engine settings), the speaking speed and the exact text. Piper
-(``server.voice.tts``), eSpeak NG (``server.voice.espeak``) and Coqui
-(``server.voice.coqui``) implement it; ``server.voice.services.load_speech``
+(``server.voice.speech.piper``), eSpeak NG (``server.voice.speech.espeak``) and Coqui
+(``server.voice.speech.coqui``) implement it; ``server.voice.speech.factory.load_speech``
 picks the configured one.
 """
 
@@ -20,7 +20,7 @@ import numpy.typing as npt
 import soxr  # type: ignore[import-untyped]
 
 from avatar.timeline import VisemeTimeline
-from server.voice.speech_cache import SpeechCache, SpeechClip, SpeechPiece, speech_key
+from server.voice.speech.cache import SpeechCache, SpeechClip, SpeechPiece, speech_key
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from knowledge.admin.follow import activate_and_serve
 from knowledge.retrieval import Retriever
 from knowledge.schema import KnowledgeBase
 from knowledge.versions import (
@@ -29,6 +28,7 @@ from knowledge.versions import (
     run_gate,
     split_holdout,
 )
+from server.admin.follow import activate_and_serve
 from server.runtime import Runtime, open_retriever
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from server.api.feedback import FeedbackRow
+from server.store.feedback import FeedbackRow
 from server.store.tables import SessionRow, TurnRow
 
 

@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: a served app, real clients, Chromium and its fake microphone."""

@@ -1,0 +1,83 @@
+"""Serve the app in-process: uvicorn in a thread on a free loopback port.
+
+``serve_app(app)`` serves any built app (tests); ``serve(**voice_overrides)`` builds one for a
+benchmark (the live knowledge index in var/index, a throw-away store).
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from server.app import create_app
+from server.config import Settings, load_settings
+from server.runtime import Runtime, open_runtime
+
+START_TIMEOUT_S = 120  # a busy machine can take long to import and start the app's lifespan
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_app(app: FastAPI, *, name: str = "teller-uvicorn", log_level: str = "warning") -> Iterator[str]:
+    """Serve ``app`` on a free loopback port until the block ends; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:  # waiting for the server thread to listen, not backpressure
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn stopped before it started listening")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT_S} s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class Served:
+    base_url: str
+    app: FastAPI
+    runtime: Runtime
+    settings: Settings
+
+
+@contextmanager
+def serve(**voice: Any) -> Iterator[Served]:
+    with tempfile.TemporaryDirectory(prefix="teller-bench-") as tmp:
+        settings = load_settings(
+            store={"url": f"sqlite:///{tmp}/bench.db"},
+            voice={
+                **load_settings().voice.model_dump(),
+                "max_sessions": 8,
+                "max_sessions_per_ip": 8,
+                **voice,
+            },
+        )
+        runtime = open_runtime(settings, build_if_missing=True)
+        app = create_app(settings, runtime)
+        try:
+            with serve_app(app, name="bench-server") as base_url:
+                yield Served(base_url, app, runtime, settings)
+        finally:
+            runtime.close()

@@ -1,0 +1,1 @@
+"""How customers reach a session: HTTP routes, signed tokens, the websocket and WebRTC tracks."""
