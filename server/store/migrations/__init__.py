@@ -1,0 +1,1 @@
+"""Alembic migrations of the store (run by ``server.store.migrate``, not by an ini file)."""
