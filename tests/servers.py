@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -12,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +24,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def load_voice_models(server: uvicorn.Server, app: FastAPI, within_s: float = 900) -> None:
+    """Load the voice models on the started ``server``'s own loop, as its first session would.
+
+    A session loads them before its websocket is accepted or its offer answered: on a loaded
+    machine that takes minutes, longer than a client's handshake waits. Loaded here, a test's
+    first customer connects at once.
+    """
+    loop = server.servers[0].get_loop()
+    asyncio.run_coroutine_threadsafe(app.state.voice.manager.services(), loop).result(within_s)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import uvicorn
 from server.app import create_app
 from server.config import Settings
 from server.runtime import Runtime
-from tests.servers import free_port
+from tests.servers import free_port, load_voice_models
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,6 +47,7 @@ def live_server(demo_settings: Settings, runtime: Runtime) -> Iterator[str]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
+    load_voice_models(server, app)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -23,7 +23,7 @@ from server.runtime import Runtime, open_runtime
 from server.speech_models import resolve_piper_voice
 from server.voice.tts import load_piper_voice
 from tests.conftest import make_settings
-from tests.servers import free_port
+from tests.servers import free_port, load_voice_models
 
 
 @dataclass
@@ -56,6 +56,7 @@ def live_server(
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
+    load_voice_models(server, app)
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", app, runtime, settings)
     finally:
