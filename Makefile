@@ -54,6 +54,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/knowledge_eval.py
 	$(BIN)/python bench/knowledge_latency.py
+	$(BIN)/python bench/pii_speed.py
 	$(BIN)/python bench/avatar_fps.py
 	$(BIN)/python bench/voice_latency.py --questions 6 --max-concurrency 2
 	$(BIN)/python bench/browser_av_sync.py

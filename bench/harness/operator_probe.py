@@ -79,8 +79,10 @@ class _SocketClient:
 
     async def _open(self, url: str, **options: Any) -> ClientConnection:
         # No keep-alive pings: a loaded test machine can stall either loop for longer than one.
+        # A server's first customer socket is accepted once the voice models are loaded: minutes
+        # on a loaded machine, so the handshake may take that long.
         self._ws = await websockets.connect(
-            url, max_size=2**22, open_timeout=90, ping_interval=None, **options
+            url, max_size=2**22, open_timeout=600, ping_interval=None, **options
         )
         self._reader = asyncio.create_task(self._read(self._ws), name=f"{type(self).__name__}-read")
         return self._ws

@@ -6,6 +6,7 @@ benchmark (the live knowledge index in var/index, a throw-away store).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import tempfile
 import threading
@@ -31,9 +32,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+VOICE_LOAD_TIMEOUT_S = 900
+
+
+def _load_voice_models(server: uvicorn.Server, app: FastAPI) -> None:
+    """Load the voice models on the started server's own loop, as its first session would.
+
+    A session loads them before its websocket is accepted or its offer answered: on a loaded
+    machine that takes minutes, longer than a client's handshake waits. Loaded here, a test's
+    first customer connects at once.
+    """
+    loop = server.servers[0].get_loop()
+    models = app.state.services.voice.manager.services()
+    asyncio.run_coroutine_threadsafe(models, loop).result(VOICE_LOAD_TIMEOUT_S)
+
+
 @contextmanager
-def serve_app(app: FastAPI, *, name: str = "teller-uvicorn", log_level: str = "warning") -> Iterator[str]:
-    """Serve ``app`` on a free loopback port until the block ends; yields its base URL."""
+def serve_app(
+    app: FastAPI, *, name: str = "teller-uvicorn", log_level: str = "warning", load_voice: bool = False
+) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port until the block ends; yields its base URL.
+
+    ``load_voice`` loads the speech models before yielding (tests whose clients must not wait).
+    """
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, log_config=None, lifespan="on")
@@ -48,6 +69,8 @@ def serve_app(app: FastAPI, *, name: str = "teller-uvicorn", log_level: str = "w
             raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT_S} s")
         time.sleep(0.05)
     try:
+        if load_voice:
+            _load_voice_models(server, app)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -102,7 +102,11 @@ class VoiceProbe:
         self.last_loud_at = 0.0
 
     async def __aenter__(self) -> VoiceProbe:
-        await self.connect()
+        try:
+            await self.connect()
+        except BaseException:
+            await self.close()  # an unclosed peer connection's tasks hang the loop's shutdown
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:

@@ -22,9 +22,14 @@ QUESTION = "I lost my credit card, what do I do?"
 NEW_ANSWER = "If your credit card is lost, freeze it in the app at once and order a replacement there."
 
 
+# The other replica's follower ticks once a second, then loads the version: on a loaded machine
+# that load alone can take many seconds, so the wait is generous (it ends as soon as it is served).
+FOLLOW_WAIT_S = 120 * FOLLOW_INTERVAL_S
+
+
 def _serves(client: TestClient, version: int) -> bool:
-    deadline = time.monotonic() + 10 * FOLLOW_INTERVAL_S
-    while time.monotonic() < deadline:  # the other replica's follower ticks once a second
+    deadline = time.monotonic() + FOLLOW_WAIT_S
+    while time.monotonic() < deadline:
         if client.get("/healthz").json()["knowledge_version"] == version:
             return True
         time.sleep(0.1)
@@ -124,10 +129,10 @@ def test_a_replica_in_another_process_serves_the_published_version(
         "TELLER_LOG__LEVEL": "WARNING",
     }
     with teller_process(env, tmp_path / "replica.log") as (_replica, base):
-        assert httpx.get(f"{base}/healthz").json()["knowledge_version"] == 1
+        assert httpx.get(f"{base}/healthz", timeout=60).json()["knowledge_version"] == 1
         _publish_new_answer(admin_env)
-        deadline = time.monotonic() + 10 * FOLLOW_INTERVAL_S
-        while httpx.get(f"{base}/healthz").json()["knowledge_version"] != 2:
+        deadline = time.monotonic() + FOLLOW_WAIT_S
+        while httpx.get(f"{base}/healthz", timeout=60).json()["knowledge_version"] != 2:
             assert time.monotonic() < deadline, "the other process still serves v1"
             time.sleep(0.1)
         after = httpx.post(f"{base}/api/v1/ask", json={"text": QUESTION}, timeout=60).json()

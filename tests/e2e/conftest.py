@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 def live_server(demo_settings: Settings, runtime: Runtime) -> Iterator[str]:
     """The whole app on a free loopback port, served by uvicorn in a background thread."""
     demo_settings.voice.model_cache_dir = REPO / "var" / "models"
-    with serve_app(create_app(demo_settings, runtime), name="e2e-uvicorn") as base_url:
+    app = create_app(demo_settings, runtime)
+    with serve_app(app, name="e2e-uvicorn", load_voice=True) as base_url:
         yield base_url
 
 

@@ -37,7 +37,7 @@ def test_customer_asks_by_voice_and_sees_the_answer(live_server: str, tmp_path: 
             page.goto(f"{live_server}/")
             assert page.get_by_role("heading", name="Talk to Ava, our digital teller").is_visible()
             page.get_by_role("button", name="Start talking").click()
-            # The first offer loads Whisper and Piper; the answer must show within a minute of that.
+            # The voice models are loaded (live_server): the wait is for the answer alone.
             page.wait_for_function(
                 "() => [...document.querySelectorAll('#log .msg-bot')]"
                 ".some((m) => m.textContent.includes('Track delivery'))",

@@ -74,7 +74,6 @@ class Script:
 
     chunks: list[str] = field(default_factory=lambda: ["Hello."])
     status: int = 200
-    delay_first_s: float = 0.0
     raw: bytes | None = None  # sent verbatim instead of events (malformed streams)
     chunk_delay_s: float = 0.0  # between chunks
     gate: threading.Event | None = None  # when set, nothing is sent before the test opens it
@@ -108,7 +107,6 @@ class _FakeHandler(BaseHTTPRequestHandler):
                 return
             if script.gate is not None:
                 script.gate.wait(timeout=30)
-            time.sleep(script.delay_first_s)
             if script.raw is not None:
                 self.wfile.write(script.raw)
                 return
@@ -128,7 +126,9 @@ class FakeLlm:
     script: Script
 
     def client(self, **overrides: Any) -> ChatClient:
-        values: dict[str, Any] = {"base_url": self.url, "model": "fake", "first_token_budget_ms": 800}
+        # A loaded machine must not time a scripted answer out: tests of the budget hold the
+        # first token behind ``Script.gate`` and set a short budget themselves.
+        values: dict[str, Any] = {"base_url": self.url, "model": "fake", "first_token_budget_ms": 30_000}
         return ChatClient(LlmConfig(**(values | overrides)))
 
 

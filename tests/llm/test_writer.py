@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from knowledge.schema import KnowledgeBase
@@ -50,15 +52,18 @@ def test_invented_numbers_are_replaced_by_the_approved_answer_once(
 def test_failures_fall_back_to_the_approved_answer(
     fault: str, fake_llm: FakeLlm, demo_kb: KnowledgeBase, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = fake_llm.client(first_token_budget_ms=300)
+    client = fake_llm.client(first_token_budget_ms=300 if fault == "slow" else 30_000)
     if fault == "down":
         client = ChatClient(LlmConfig(base_url="http://127.0.0.1:9/v1", model="x", first_token_budget_ms=300))
-    fake_llm.script.delay_first_s = 1.0 if fault == "slow" else 0.0
+    if fault == "slow":
+        fake_llm.script.gate = threading.Event()  # the first token is held until the answer is out
     fake_llm.script.raw = {"malformed": b"data: {not json\n\n", "empty": b"data: [DONE]\n\n"}.get(fault)
     fake_llm.script.status = 500 if fault == "http_500" else 200
     writer = GenerativeWriter(client)
     request = request_for(demo_kb, "lost_or_stolen_card")
     outcome = writer.answer(request)
+    if fake_llm.script.gate is not None:
+        fake_llm.script.gate.set()
     assert outcome.text == request.approved
     assert [s.source for s in outcome.sentences] == [Source.APPROVED]
     expected = {"down": "unavailable", "slow": "timeout", "http_500": "unavailable", "malformed": "malformed"}
@@ -69,13 +74,13 @@ def test_failures_fall_back_to_the_approved_answer(
 
 
 def test_slow_first_token_falls_back_within_the_budget(fake_llm: FakeLlm, demo_kb: KnowledgeBase) -> None:
-    import time
-
-    fake_llm.script.delay_first_s = 2.0
+    fake_llm.script.gate = threading.Event()  # no token is sent until the writer has answered
     writer = GenerativeWriter(fake_llm.client(first_token_budget_ms=300))
-    started = time.perf_counter()
-    outcome = writer.answer(request_for(demo_kb, "lost_or_stolen_card"))
-    assert outcome.error == "timeout" and time.perf_counter() - started < 1.5
+    try:
+        outcome = writer.answer(request_for(demo_kb, "lost_or_stolen_card"))
+    finally:
+        fake_llm.script.gate.set()
+    assert outcome.error == "timeout"
 
 
 async def test_async_stream_yields_before_the_answer_ends(fake_llm: FakeLlm, demo_kb: KnowledgeBase) -> None:
@@ -87,10 +92,13 @@ async def test_async_stream_yields_before_the_answer_ends(fake_llm: FakeLlm, dem
 
 
 async def test_async_timeout_and_down_fall_back(fake_llm: FakeLlm, demo_kb: KnowledgeBase) -> None:
-    fake_llm.script.delay_first_s = 1.5
+    fake_llm.script.gate = threading.Event()  # no token is sent until the writer has answered
     writer = GenerativeWriter(fake_llm.client(first_token_budget_ms=300))
     request = request_for(demo_kb, "lost_or_stolen_card")
-    got = [s async for s in writer.stream_answer(request)]
+    try:
+        got = [s async for s in writer.stream_answer(request)]
+    finally:
+        fake_llm.script.gate.set()
     assert [s.text for s in got] == [request.approved]
     await writer.client.aclose()
     down = ChatClient(LlmConfig(base_url="http://127.0.0.1:9/v1", model="x"))

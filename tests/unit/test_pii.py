@@ -6,7 +6,6 @@ import dataclasses
 import random
 import re
 import string
-import time
 from typing import NamedTuple
 
 import pytest
@@ -558,23 +557,3 @@ def test_api_shapes() -> None:
     assert spans == sorted(spans, key=lambda s: s.start)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spans[0].start = 0  # type: ignore[misc]
-
-
-def test_speed() -> None:
-    sentences = [
-        "Hi, I would like to check the payment of £1,250.00 made on 12/03/2024 at 10:30 please.",
-        "Could you tell me why my last transfer has not arrived yet, it has been three working days?",
-        "My number is 07700 900123 and my card is 4111 1111 1111 1111, thanks for helping me today.",
-        "I want to dispute two transactions from March, one for £45.99 and one for £120 at 2pm.",
-    ]
-    for s in sentences:
-        mask_pii(s)
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(200):
-            for s in sentences:
-                mask_pii(s)
-        best = min(best, (time.perf_counter() - t0) / (200 * len(sentences)))
-    # Target is < 50 µs per ~100-char sentence; the bound leaves room for slow, shared CI hosts.
-    assert best < 250e-6, f"mask_pii took {best * 1e6:.1f} µs per sentence"

@@ -44,7 +44,7 @@ def live_server(
     runtime = open_runtime(settings, embedder=embedder)
     app = create_app(settings, runtime)
     try:
-        with serve_app(app, name="live-server") as base_url:
+        with serve_app(app, name="live-server", load_voice=True) as base_url:
             yield LiveServer(base_url, app, runtime, settings)
     finally:
         runtime.close()
@@ -57,10 +57,18 @@ def piper_voice() -> Any:
 
 @pytest.fixture(scope="session")
 def speak(piper_voice: Any) -> Any:
-    """``speak(text, rate)``: real Piper speech as PCM16 mono at ``rate`` Hz."""
+    """``speak(text, rate)``: real Piper speech as PCM16 mono at ``rate`` Hz, the same every run.
+
+    Piper draws random noise for each synthesis (its VITS ``noise_scale``/``noise_w``), so the same
+    text sounded different each time: about one "How do I change my PIN?" in 20 was heard as
+    "... my p ryan". Without the noise, a test hears the same speech on every run.
+    """
+    from piper import SynthesisConfig
+
+    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
     def _speak(text: str, rate: int = 48_000) -> npt.NDArray[np.int16]:
-        pcm = b"".join(chunk.audio_int16_bytes for chunk in piper_voice.synthesize(text))
+        pcm = b"".join(chunk.audio_int16_bytes for chunk in piper_voice.synthesize(text, syn_config=steady))
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
         resampled = soxr.resample(samples, piper_voice.config.sample_rate, rate)
         return np.clip(resampled, -32768, 32767).astype(np.int16)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,16 +156,30 @@ async def test_no_early_transcript_while_the_shared_model_is_busy(whisper: Any, 
 
 async def test_a_cancelled_transcription_counts_until_its_thread_ends(whisper: Any, speak: Any) -> None:
     load = WhisperLoad()
+    ended = threading.Event()
+    counted = load.finished
+
+    def finished() -> None:
+        counted()
+        ended.set()
+
+    load.finished = finished  # type: ignore[method-assign]
     stt = LocalWhisperSTT(whisper, hotwords=["card"], load=load)
+    gate = threading.Event()  # the model starts only when the test has cancelled the task
+    real = stt._whisper.transcribe
+
+    def gated(samples: npt.NDArray[np.float32]) -> str:
+        gate.wait(120)
+        return real(samples)
+
+    stt._whisper.transcribe = gated  # type: ignore[method-assign]
     pcm = speak("How do I change my PIN?", RATE).tobytes()
     task = asyncio.create_task(stt._transcribe(pcm))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)
     task.cancel()
     assert load.busy  # CTranslate2 cannot be stopped: the model is still working
-    for _ in range(1000):  # ... until its thread ends (10 s at most)
-        if not load.busy:
-            break
-        await asyncio.sleep(0.01)
+    gate.set()
+    assert await asyncio.to_thread(ended.wait, 120)  # ... until its thread ends (slow on a loaded CPU)
     assert not load.busy
 
 

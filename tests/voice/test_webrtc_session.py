@@ -37,7 +37,12 @@ async def test_question_by_voice_gets_a_spoken_grounded_answer_with_video(
         await probe.wait_for(lambda: probe.log.video_frames > 25, 30)
         assert probe.log.last_video is not None and probe.log.last_video.shape[:2] == (512, 512)
         assert probe.log.last_video.std() > 10  # a drawn teller, not a blank frame
-        await probe.wait_quiet(1.5, within=90)
+
+        def settled() -> bool:  # what the customer heard is stored once the reply stops playing
+            rows = live_server.runtime.store.transcript(probe.session_id)
+            return len(rows) == 2 and rows[1].spoken_text is not None
+
+        await probe.wait_for(settled, 120)
     turns = live_server.runtime.store.transcript(probe.session_id)
     assert [t.speaker for t in turns] == ["customer", "bot"]
     assert turns[1].spoken_text == turns[1].text
