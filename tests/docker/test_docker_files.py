@@ -34,7 +34,9 @@ COMPOSE_FILE = DOCKER / "compose.yaml"
 DOCKER_README = DOCKER / "README.md"
 
 # Makefile APT_PACKAGES that only the tests need: not in the images.
-TEST_ONLY_APT = {"chromium", "nginx", "coturn", "openssl", "docker-compose"}
+TEST_ONLY_APT = {  # servers the tests start; in docker/ each runs in its own container
+    "chromium", "nginx", "coturn", "openssl", "docker-compose", "redis-server", "postgresql",
+}
 SERVICES = {"nginx", "teller-a", "teller-b", "kb-init", "redis", "postgres", "chroma", "coturn", "vllm"}
 TELLERS = ("teller-a", "teller-b")
 REQUIRED_SECRETS = ("TELLER_SECRET_KEY", "POSTGRES_PASSWORD", "TELLER_TURN__SECRET")

@@ -42,8 +42,11 @@ async def test_voice_question_over_websocket(live_server: LiveServer, speak: Any
     events: list[dict[str, Any]] = []
     audio = video = 0
     async with websockets.connect(_ws_url(live_server.base_url, grant["token"]), max_size=2**22) as ws:
+        # Piper speaks without its random noise (the same audio every run); in this wording
+        # Whisper base hears it right every time ("How do I change my PIN?" came out "... my
+        # P Ryan?" through the live path, every run).
         question = np.concatenate(
-            [np.zeros(8_000, np.int16), speak("How do I change my PIN?", 16_000), np.zeros(32_000, np.int16)]
+            [np.zeros(8_000, np.int16), speak("How can I change my PIN?", 16_000), np.zeros(32_000, np.int16)]
         )
         sender = asyncio.create_task(_send_audio(ws, question))
         deadline = time.monotonic() + 90
