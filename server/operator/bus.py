@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 from server.operator.errors import BusClosed, BusOverflow
 from server.operator.messages import Dispatch, SessionMessage
@@ -66,16 +66,17 @@ class OperatorBus(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Subscription(Generic[T]):
-    """One subscriber's messages of one topic, in order; registered at creation, removed by ``aclose``."""
+class QueuedSubscription(Generic[T]):
+    """Messages read in order from ``_items``; a ``None`` there (or closed and drained) ends it.
 
-    def __init__(self, topics: _Topics[T], topic: str, maxsize: int) -> None:
-        self._topics = topics
-        self.topic = topic
+    The base of every bus's subscriptions: subclasses fill ``_items`` and implement ``aclose``.
+    """
+
+    def __init__(self, maxsize: int) -> None:
         self._items: asyncio.Queue[T | None] = asyncio.Queue(maxsize=maxsize)
         self._closed = False
 
-    def __aiter__(self) -> Subscription[T]:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> T:
@@ -86,13 +87,25 @@ class Subscription(Generic[T]):
             raise StopAsyncIteration
         return item
 
-    async def __aenter__(self) -> Subscription[T]:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+
+class Subscription(QueuedSubscription[T]):
+    """One subscriber's messages of one topic, in order; registered at creation, removed by ``aclose``."""
+
+    def __init__(self, topics: _Topics[T], topic: str, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self._topics = topics
+        self.topic = topic
 
     async def aclose(self) -> None:
         self.close()

@@ -22,13 +22,13 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable
-from types import TracebackType
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from server.operator.bus import QueuedSubscription
 from server.operator.bus_health import Backoff, BusHealth
 from server.operator.errors import BusClosed, BusOverflow, OperatorError
 from server.operator.messages import DISPATCH, Dispatch
@@ -49,36 +49,16 @@ class BusUnavailable(OperatorError):
     code = "bus_unavailable"
 
 
-class RedisCommandSubscription:
+class RedisCommandSubscription(QueuedSubscription[Dispatch]):
     """One session's commands: from this bus's hubs at once, from other workers over its channel."""
 
     def __init__(self, bus: RedisCommandBus, session_id: str, number: int, maxsize: int) -> None:
+        super().__init__(maxsize)
         self._bus = bus
         self.session_id = session_id
         self._part = f"commands of session {session_id} (#{number})"
-        self._items: asyncio.Queue[Dispatch | None] = asyncio.Queue(maxsize=maxsize)
         self._ready = asyncio.Event()
-        self._closed = False
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="operator-bus-commands")
-
-    def __aiter__(self) -> RedisCommandSubscription:
-        return self
-
-    async def __anext__(self) -> Dispatch:
-        if self._closed and self._items.empty():
-            raise StopAsyncIteration
-        item = await self._items.get()
-        if item is None:
-            raise StopAsyncIteration
-        return item
-
-    async def __aenter__(self) -> RedisCommandSubscription:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Unsubscribe; queued commands can still be read, then iteration ends."""

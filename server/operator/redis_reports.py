@@ -15,12 +15,12 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from server.operator.bus import QueuedSubscription
 from server.operator.bus_health import Backoff, BusHealth
 from server.operator.errors import BusClosed
 from server.operator.messages import SESSION_MESSAGE, Flagged, SessionMessage, TurnTaken
@@ -67,38 +67,18 @@ class _SeenPublishers:
         return True
 
 
-class RedisReportSubscription:
+class RedisReportSubscription(QueuedSubscription[SessionMessage]):
     """One hub's reports: this bus's own, delivered at once, and every other bus's, read from the stream."""
 
     def __init__(self, bus: RedisReportBus, number: int, maxsize: int) -> None:
+        super().__init__(maxsize)
         self._bus = bus
         self._part = f"report reader #{number}"
         self._own_mark = bus.outbox.last_seq  # this bus's later reports come in process
-        self._items: asyncio.Queue[SessionMessage | None] = asyncio.Queue(maxsize=maxsize)
-        self._closed = False
         self._overflowed = False
         self._task = asyncio.get_running_loop().create_task(
             bus.read_stream(self._part, self._items.put, own_mark=self._own_mark), name="operator-bus-reports"
         )
-
-    def __aiter__(self) -> RedisReportSubscription:
-        return self
-
-    async def __anext__(self) -> SessionMessage:
-        if self._closed and self._items.empty():
-            raise StopAsyncIteration
-        item = await self._items.get()
-        if item is None:
-            raise StopAsyncIteration
-        return item
-
-    async def __aenter__(self) -> RedisReportSubscription:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop reading; queued reports can still be read, then iteration ends."""
