@@ -16,10 +16,8 @@ from pipecat.frames.frames import (
     TranscriptionFrame,
     TTSSpeakFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.workers.runner import WorkerRunner
 
 from server.brain.llm import ChatClient, GenerativeWriter
 from server.brain.memory import Speaker
@@ -33,6 +31,7 @@ from server.voice.frames import (
 from server.voice.heard import heard_part
 from server.voice.marks import Marks
 from tests.llm.conftest import FakeLlm, smollm2_config
+from tests.voice.stubs import running
 
 QUESTION = "My card has still not arrived, what should I do?"  # an ANSWER: card_arrival
 WAIT_S = 300.0
@@ -95,24 +94,8 @@ async def conversation(runtime: Runtime, session_id: str, played: float) -> Asyn
         marks=Marks(),
     )
     sink = TtsSink(played)
-    worker = PipelineWorker(
-        Pipeline([stage, sink]), params=PipelineParams(), enable_rtvi=False, check_dangling_tasks=False
-    )
-    started = asyncio.Event()
-
-    @worker.event_handler("on_pipeline_started")  # type: ignore[untyped-decorator]
-    async def _started(_worker: Any, _frame: Any) -> None:
-        started.set()
-
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    run = asyncio.create_task(runner.run())
-    try:
-        await asyncio.wait_for(started.wait(), 20)
+    async with running(stage, sink) as worker:
         yield worker, sink
-    finally:
-        await worker.cancel()
-        await run
 
 
 async def _bot_row(runtime: Runtime, session_id: str) -> Any:

@@ -101,7 +101,7 @@ class AvatarStandIn(FrameProcessor):
 
 
 @contextlib.asynccontextmanager
-async def running(stage: FrameProcessor, end: AvatarStandIn) -> AsyncIterator[PipelineWorker]:
+async def running(stage: FrameProcessor, end: FrameProcessor) -> AsyncIterator[PipelineWorker]:
     """``stage`` → ``end`` in a running pipeline worker."""
     worker = PipelineWorker(
         Pipeline([stage, end]), params=PipelineParams(), enable_rtvi=False, check_dangling_tasks=False
