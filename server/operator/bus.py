@@ -98,6 +98,12 @@ class QueuedSubscription(Generic[T]):
     async def aclose(self) -> None:
         raise NotImplementedError
 
+    def _end(self) -> None:
+        """Queue the end of iteration (dropping the oldest waiting item if full): wakes a waiting reader."""
+        if self._items.full():
+            self._items.get_nowait()
+        self._items.put_nowait(None)
+
 
 class Subscription(QueuedSubscription[T]):
     """One subscriber's messages of one topic, in order; registered at creation, removed by ``aclose``."""
@@ -115,9 +121,7 @@ class Subscription(QueuedSubscription[T]):
             return
         self._closed = True
         self._topics.drop(self)
-        if self._items.full():
-            self._items.get_nowait()
-        self._items.put_nowait(None)  # wakes a waiting reader
+        self._end()
 
     @property
     def full(self) -> bool:

@@ -68,9 +68,7 @@ class RedisCommandSubscription(QueuedSubscription[Dispatch]):
         self._bus.drop(self)
         await cancel_and_wait(self._task)
         self._bus.health.recovered(self._part)
-        if self._items.full():
-            self._items.get_nowait()
-        self._items.put_nowait(None)  # wakes a waiting reader
+        self._end()
 
     async def wait_ready(self) -> None:
         """Return once the channel subscription is confirmed by Redis (other workers can reach it)."""

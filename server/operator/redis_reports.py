@@ -100,11 +100,6 @@ class RedisReportSubscription(QueuedSubscription[SessionMessage]):
         self._overflowed = False
         self._items.put_nowait(message)
 
-    def _end(self) -> None:
-        if self._items.full():
-            self._items.get_nowait()
-        self._items.put_nowait(None)  # wakes a waiting reader
-
 
 class RedisReportBus:
     """``ReportBus`` over a Redis Stream; ``publish`` queues in the outbox and never blocks."""
