@@ -22,6 +22,7 @@ from server.config import Settings
 from server.heap import frozen_heap
 from server.operator import console
 from server.runtime import Runtime, open_runtime
+from server.store.retry import StoreUnavailable
 from server.voice.transport import routes as voice_routes
 from server.wiring import open_services
 
@@ -40,6 +41,13 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return JSONResponse(status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers)
+
+
+def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreUnavailable)
+    # Nothing was saved, so nothing is acknowledged: the client may send the same request again.
+    content = {"error": "records unavailable: nothing was saved, try again shortly", "retryable": True}
+    return JSONResponse(status_code=503, content=content, headers={"Retry-After": "5"})
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -62,6 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(title="Digital Teller", version="0.1.0", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     # The admin is staff only and enforces its own (upload) limit.
     app.add_middleware(BodyLimit, limit=settings.server.max_request_bytes, exempt=ADMIN_PATH)
 

@@ -84,3 +84,10 @@ class CommandTimeout(OperatorError):
 
     retryable = True
     code = "timeout"
+
+
+class LineNotSaved(OperatorError):
+    """The store stayed unreachable: the operator's line was neither saved nor spoken."""
+
+    retryable = True
+    code = "not_saved"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pipecat.frames.frames import Frame, InputTextRawFrame, InputTransportMessageFrame, TTSUpdateSettingsFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from server.store.retry import StoreUnavailable
 from server.voice.events import (
     BadClientMessage,
     ErrorEvent,
@@ -56,4 +57,9 @@ class ClientMessageStage(FrameProcessor):
         elif isinstance(message, SpeechRateMessage):
             await self.push_frame(TTSUpdateSettingsFrame(delta=AlignedTTSSettings(slow=message.slow)))
         elif isinstance(message, FeedbackMessage):
-            await self._feedback.rate(message.rating)
+            try:
+                await self._feedback.rate(message.rating)
+            except StoreUnavailable:
+                sorry = "Your rating could not be saved; try again later."
+                event = ErrorEvent(code="store_unavailable", message=sorry, retryable=True)
+                await self.push_frame(event_frame(event))

@@ -36,7 +36,7 @@ from server.brain.brain import Brain, BrainReply
 from server.brain.memory import Speaker
 from server.brain.pii import MaskedText, mask_pii
 from server.operator.states import SessionMode
-from server.store.store import Store, TurnRecord
+from server.store.store import Store, StoreUnavailable, TurnRecord
 from server.tickets.service import TicketSink
 from server.turns import citation_dicts, record_customer_turn, record_reply
 from server.voice.events import BotTextEvent, ErrorEvent, StateEvent, TranscriptEvent
@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 
 MERGE_WINDOW_S = 3.0
 REPEAT_PLEASE = "Sorry, I didn't catch that. Could you say it again, or type your question below?"
+NOT_SAVED = (
+    "I'm sorry, our records are unavailable for a moment, so I could not take that down. "
+    "Please ask again in a minute."
+)
 
 
 class ConversationStage(FrameProcessor):
@@ -189,6 +193,18 @@ class ConversationStage(FrameProcessor):
         self._turn = self.create_task(self._take_turn(text), name="conversation-turn")
 
     async def _take_turn(self, text: str) -> None:
+        try:
+            await self._answer(text)
+        except StoreUnavailable as exc:
+            await self._not_saved(exc)
+
+    async def _not_saved(self, exc: StoreUnavailable) -> None:
+        """The store stayed down: nothing unsaved was shown as taken or spoken; say so."""
+        log.error("a turn could not be saved", extra={"session_id": self.session_id, "op": exc.operation})
+        await self.send_event(ErrorEvent(code="store_unavailable", message=NOT_SAVED, retryable=True))
+        await self.push_frame(TTSSpeakFrame(text=NOT_SAVED))
+
+    async def _answer(self, text: str) -> None:
         masked = mask_pii(text)  # the one place a customer's line is masked
         seq = await asyncio.to_thread(
             record_customer_turn, self._store, self.session_id, masked, self._channel
@@ -211,7 +227,10 @@ class ConversationStage(FrameProcessor):
         if self._gate.mode is not SessionMode.BOT:
             return  # a person is already here (or watching every reply)
         await self._interrupted()
-        await self.reply(await asyncio.to_thread(self._brain.request_handoff, self.session_id))
+        try:
+            await self.reply(await asyncio.to_thread(self._brain.request_handoff, self.session_id))
+        except StoreUnavailable as exc:
+            await self._not_saved(exc)
 
     async def _reply_streamed(self, reply: BrainReply) -> None:
         """Speak each guarded sentence as soon as it is ready; record what was said (also on barge-in)."""

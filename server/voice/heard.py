@@ -10,11 +10,14 @@ reply, word-aligned (``heard_part``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
 
-from server.store.store import Store
+from server.store.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def heard_part(text: str, fraction: float) -> str:
@@ -75,4 +78,7 @@ class HeardLog:
 
     async def _record(self, utterance: _Utterance, fraction: float) -> None:
         heard = heard_part(utterance.text, fraction)
-        await asyncio.to_thread(self._store.set_spoken, self._session_id, utterance.seq, heard)
+        try:
+            await asyncio.to_thread(self._store.set_spoken, self._session_id, utterance.seq, heard)
+        except StoreUnavailable:  # the line itself is stored; only how much of it was heard is not
+            log.error("what the customer heard could not be saved", extra={"seq": utterance.seq})

@@ -33,8 +33,9 @@ from server.operator.commands import (
     SetMode,
     TakeOver,
 )
-from server.operator.errors import OperatorError, UnknownDraft, WrongMode
+from server.operator.errors import LineNotSaved, OperatorError, UnknownDraft, WrongMode
 from server.operator.states import SessionMode
+from server.store.retry import StoreUnavailable
 from server.tasks import cancel_and_wait
 from server.voice.events import SessionEvent
 from server.voice.gate import ReplySpeaker, TakeoverGate
@@ -94,6 +95,8 @@ class TakeoverControl:
         try:
             if self._gate.machine.can(SessionMode.CLOSED):
                 await asyncio.to_thread(self._gate.machine.move, SessionMode.CLOSED, why=why)
+        except StoreUnavailable:  # the session ends all the same; only its audit record is missing
+            log.error("the session's end could not be audited", extra={"session_id": self._session_id})
         finally:
             self._gate.report.closed()
 
@@ -110,6 +113,10 @@ class TakeoverControl:
             await self._apply(dispatch.operator, command)
         except OperatorError as exc:
             report.confirm(command.client_msg_id, exc)
+            return
+        except StoreUnavailable:
+            refusal = LineNotSaved("the records are unavailable: nothing was saved or said; try again")
+            report.confirm(command.client_msg_id, refusal)
             return
         except Exception as exc:
             log.exception("operator command failed", extra={"session_id": self._session_id})
