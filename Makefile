@@ -13,10 +13,16 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup system-packages kb lint unit bench clean
+.PHONY: run run-cluster test setup system-packages kb lint unit bench clean
 
 run: setup kb
 	$(BIN)/teller serve
+
+# The scale-out topology on this machine (README, "Running a cluster"): Redis, PostgreSQL,
+# a Chroma server, coturn, two workers and nginx on https://127.0.0.1:8443; data in var/cluster.
+run-cluster: setup
+	$(BIN)/python -m server.voice.speech.warm
+	$(BIN)/python -m server.devcluster --workers 2 --dir var/cluster
 
 test: setup lint
 	$(BIN)/python -m pytest -q
