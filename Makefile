@@ -20,8 +20,7 @@ run: setup kb
 
 # The scale-out topology on this machine (README, "Running a cluster"): Redis, PostgreSQL,
 # a Chroma server, coturn, two workers and nginx on https://127.0.0.1:8443; data in var/cluster.
-run-cluster: setup
-	$(BIN)/python -m server.voice.speech.warm
+run-cluster: setup kb
 	$(BIN)/python -m server.devcluster --workers 2 --dir var/cluster
 
 test: setup lint
