@@ -1,15 +1,15 @@
 """The Chroma side of the knowledge base: one collection per knowledge version.
 
 Every question of every live problem is a record ``<problem_id>::<n>`` holding
-its embedding. A version's collection is built completely before the manifest
-points at it, so a reader never sees a half-built index. The snapshot of the
-knowledge graph that a version was built from is kept beside the manifest.
+its embedding. A version's collection is built completely, then its snapshot
+(the knowledge graph it was built from) is stored in the catalog, and only then
+may the catalog's live version point at it, so a reader never sees a half-built
+index. The catalog (:mod:`knowledge.catalog`) is files beside an embedded
+Chroma, or the Chroma server itself when the index is on a server.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,8 +22,13 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, Embeddable, EmbeddingFunction, Embeddings, Metadata
 from chromadb.config import Settings as ChromaSettings
 
+from knowledge.catalog import CatalogConflict, Live, VersionCatalog
+from knowledge.chroma_catalog import ChromaCatalog
 from knowledge.embeddings import Embedder, Vectors
+from knowledge.file_catalog import FileCatalog
 from knowledge.schema import KnowledgeBase
+
+ACTIVATE_ATTEMPTS = 64
 
 
 class IndexNotBuiltError(RuntimeError):
@@ -70,65 +75,67 @@ def make_client(index_dir: Path, chroma_url: str | None) -> ClientAPI:
     return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=settings)
 
 
+def open_catalog(client: ClientAPI, index_dir: Path, prefix: str) -> VersionCatalog:
+    """The catalog for ``client``: in the Chroma server it talks to, else files in ``index_dir``."""
+    if client.get_settings().chroma_api_impl == "chromadb.api.fastapi.FastAPI":  # an HttpClient
+        return ChromaCatalog(client, prefix)
+    return FileCatalog(index_dir)
+
+
 @dataclass(frozen=True)
 class Neighbour:
     problem_id: str
     similarity: float
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-
-
 class KnowledgeIndex:
-    """Versioned Chroma collections plus the manifest that names the live one."""
+    """Versioned Chroma collections plus the catalog that names the live one."""
 
-    def __init__(self, client: ClientAPI, embedder: Embedder, index_dir: Path, prefix: str) -> None:
+    def __init__(
+        self,
+        client: ClientAPI,
+        embedder: Embedder,
+        index_dir: Path,
+        prefix: str,
+        catalog: VersionCatalog | None = None,
+    ) -> None:
         self._client = client
         self._embedder = embedder
         self._function = cast("EmbeddingFunction[Embeddable]", _ChromaEmbeddings(embedder))
-        self._dir = Path(index_dir)
         self._prefix = prefix
         self._collections: dict[int, Collection] = {}
-        (self._dir / "versions").mkdir(parents=True, exist_ok=True)
+        self._catalog = catalog if catalog is not None else open_catalog(client, Path(index_dir), prefix)
 
     @property
     def embedder(self) -> Embedder:
         return self._embedder
 
+    @property
+    def catalog(self) -> VersionCatalog:
+        return self._catalog
+
     def collection_name(self, version: int) -> str:
         return f"{self._prefix}_v{version}"
 
-    def _manifest_path(self) -> Path:
-        return self._dir / "manifest.json"
-
-    def _snapshot_path(self, version: int) -> Path:
-        return self._dir / "versions" / f"v{version}.json"
-
     def versions(self) -> list[int]:
-        return sorted(int(p.stem[1:]) for p in (self._dir / "versions").glob("v*.json"))
+        return self._catalog.versions()
+
+    def live(self) -> Live | None:
+        return self._catalog.live()
 
     def active_version(self) -> int | None:
-        try:
-            data = json.loads(self._manifest_path().read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        return int(data["active_version"])
+        live = self._catalog.live()
+        return live.version if live is not None else None
 
     def snapshot(self, version: int) -> KnowledgeBase:
-        path = self._snapshot_path(version)
-        if not path.exists():
+        text = self._catalog.snapshot(version)
+        if text is None:
             raise IndexNotBuiltError(f"knowledge version {version} was never built")
-        return KnowledgeBase.model_validate_json(path.read_text(encoding="utf-8"))
+        return KnowledgeBase.model_validate_json(text)
 
     def build(self, kb: KnowledgeBase, version: int | None = None) -> int:
-        """Embed and store every question of ``kb`` as a new version; return its number."""
-        version = version if version is not None else max(self.versions(), default=0) + 1
+        """Embed and store every question of ``kb`` as a new version (a claimed number); return it."""
+        version = version if version is not None else self._catalog.claim_version()
         name = self.collection_name(version)
         self._collections.pop(version, None)
         if name in {c.name for c in self._client.list_collections()}:
@@ -155,23 +162,33 @@ class KnowledgeIndex:
                 embeddings=vectors[start : start + step],
                 metadatas=metadatas[start : start + step],
             )
-        _write_atomically(self._snapshot_path(version), kb.model_dump_json())
+        self._catalog.put_snapshot(version, kb.model_dump_json())
         return version
 
-    def activate(self, version: int) -> None:
-        if not self._snapshot_path(version).exists():
+    def activate_if(self, version: int, expected: Live | None) -> Live:
+        """Make a built version live only if ``expected`` is still live; else :class:`CatalogConflict`."""
+        if version not in self._catalog.versions():
             raise IndexNotBuiltError(f"knowledge version {version} was never built")
-        _write_atomically(self._manifest_path(), json.dumps({"active_version": version}))
+        return self._catalog.activate(version, expected)
+
+    def activate(self, version: int) -> Live:
+        """Make a built version live, whatever is live now (a racing activation may land after it)."""
+        for _ in range(ACTIVATE_ATTEMPTS):
+            try:
+                return self.activate_if(version, self._catalog.live())
+            except CatalogConflict:
+                continue  # another activation landed between our read and our write
+        raise CatalogConflict(f"could not make version {version} live in {ACTIVATE_ATTEMPTS} attempts")
 
     def drop(self, version: int) -> None:
-        """Delete a version that is not live (its collection and snapshot)."""
+        """Delete a version that is not live (its collection, snapshot and release)."""
         if version == self.active_version():
             raise ValueError(f"knowledge version {version} is live and cannot be dropped")
         self._collections.pop(version, None)
         name = self.collection_name(version)
         if name in {c.name for c in self._client.list_collections()}:
             self._client.delete_collection(name)
-        self._snapshot_path(version).unlink(missing_ok=True)
+        self._catalog.forget(version)
 
     def _collection(self, version: int) -> Collection:
         collection = self._collections.get(version)

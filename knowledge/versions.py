@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,34 +133,29 @@ class Release:
 
 
 class ReleaseLog:
-    """The full source (before hold-back) and the record of each published version, beside the index."""
+    """The record and the full source (before hold-back) of each published version, in the index's catalog.
 
-    def __init__(self, index: KnowledgeIndex, index_dir: Path) -> None:
+    ``index_dir`` is no longer read (the catalog knows where it keeps them); it is accepted so
+    existing callers need not change.
+    """
+
+    def __init__(self, index: KnowledgeIndex, index_dir: Path | None = None) -> None:
         self._index = index
-        self._dir = Path(index_dir) / "releases"
-        self._dir.mkdir(parents=True, exist_ok=True)
 
     def record(self, release: Release, source: KnowledgeBase) -> None:
-        path = self._dir / f"v{release.version}.json"
-        tmp = path.with_suffix(".tmp")
-        payload = {"release": asdict(release), "source": source.model_dump(mode="json")}
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        self._index.catalog.put_release(
+            release.version, json.dumps(asdict(release)), source.model_dump_json()
+        )
 
     def release(self, version: int) -> Release | None:
-        path = self._dir / f"v{version}.json"
-        if not path.exists():
-            return None
-        return Release(**json.loads(path.read_text(encoding="utf-8"))["release"])
+        text = self._index.catalog.release(version)
+        return None if text is None else Release(**json.loads(text))
 
     def source(self, version: int) -> KnowledgeBase:
         """The knowledge as edited (with held-back questions); a version built elsewhere is its snapshot."""
-        path = self._dir / f"v{version}.json"
-        if path.exists():
-            return KnowledgeBase.model_validate(json.loads(path.read_text(encoding="utf-8"))["source"])
+        text = self._index.catalog.release_source(version)
+        if text is not None:
+            return KnowledgeBase.model_validate_json(text)
         return self._index.snapshot(version)
 
     def history(self) -> list[tuple[int, Release | None]]:

@@ -17,7 +17,7 @@ from knowledge.index import IndexNotBuiltError
 from knowledge.io import ImportFormatError
 from server.admin.drafts import IllegalTransition
 from server.admin.editing import EditError
-from server.admin.publish import PublishBlocked
+from server.admin.publish import PublishBlocked, PublishConflict
 from server.admin.service import Forbidden
 from server.auth.users import StaffUser
 
@@ -28,6 +28,7 @@ Guard = Callable[[Any], Any]
 """A decorator like :func:`shown`."""
 _KNOWN = (
     Forbidden, EditError, IllegalTransition, ImportFormatError, IndexNotBuiltError, LookupError, ValueError,
+    PublishConflict,
 )  # fmt: skip
 
 

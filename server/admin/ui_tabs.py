@@ -11,7 +11,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from knowledge.io import Format
 from server.admin.analytics import analytics
 from server.admin.editing import LEXICON_TABLE_COLUMNS, lexicon_table, with_lexicon_table
-from server.admin.publish import PublishBlocked
+from server.admin.publish import PublishBlocked, PublishConflict
 from server.admin.service import AdminService
 from server.admin.ui_common import Guard, Who, temp_file
 
@@ -119,6 +119,8 @@ def _review_tab(service: AdminService, who: Who, shown: Guard, status_md: Any, s
                     pd.DataFrame(rows, columns=misses.columns),
                     (status_md(request)),
                 )
+            except PublishConflict as exc:  # another worker published first; the draft is still approved
+                return f"**Not published.** {exc}", misses, status_md(request)
             return (
                 f"Published **v{published.version}**. {published.report.summary()}",
                 misses,
