@@ -6,12 +6,13 @@ concurrent sessions, speaks the utterances it is given and writes one JSON line
 per milestone to stdout, with ``time.monotonic()`` timestamps (CLOCK_MONOTONIC
 is one clock for every process of the machine, so the server's marks compare).
 
-    {"event": "session", "k": 0, "session_id": "..."}          as soon as connected
+    {"event": "session", "k": 0, "session_id": "...", "worker": ...} as soon as connected
     {"event": "turn", "k": 0, "end": t, "onset": t}             speech end → first reply audio
     {"event": "barge", "k": 0, "onset": t, "start": t, "end": t} reply onset, speech start, reply end
     {"event": "done"}                                           or {"event": "error", "error": "..."}
 
-Run by bench/voice_latency.py; utterances are PCM16 mono 48 kHz ``.npy`` files.
+Run by bench/voice_latency.py and bench/scale_out.py (``--insecure``: a self-signed certificate);
+utterances are PCM16 mono 48 kHz ``.npy`` files.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ async def _reply_onset(probe: VoiceProbe, after: float, within: float) -> float:
 
 async def _connect(probe: VoiceProbe, k: int) -> None:
     await probe.wait_for(lambda: probe.events("session"), 60)
-    emit("session", k=k, session_id=probe.session_id)
+    emit("session", k=k, session_id=probe.session_id, worker=probe.worker)
 
 
-async def turns(base: str, k: int, utterances: list[Audio]) -> None:
+async def turns(base: str, k: int, utterances: list[Audio], verify: bool = True) -> None:
     """Ask each utterance in turn; wait until the reply has played before the next."""
-    async with VoiceProbe(base) as probe:
+    async with VoiceProbe(base, verify=verify) as probe:
         await _connect(probe, k)
         await asyncio.sleep(1.0)
         for q, speech in enumerate(utterances):
@@ -79,12 +80,12 @@ async def turns(base: str, k: int, utterances: list[Audio]) -> None:
                 raise TimeoutError(f"{step}: {exc}; last events (s after speech end): {states}") from exc
 
 
-async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
+async def barge_in(base: str, k: int, interjection: Audio, trials: int, verify: bool = True) -> None:
     """Speak over the reply 1 s into it: when speech started, when the reply audio stopped.
 
     A trial ends only once the interjection was sent whole and the bot's answer to it has
     played, so the next trial's question never lands on the customer still speaking."""
-    async with VoiceProbe(base) as probe:
+    async with VoiceProbe(base, verify=verify) as probe:
         await _connect(probe, k)
         await asyncio.sleep(1.0)
         for _ in range(trials):
@@ -107,10 +108,13 @@ async def barge_in(base: str, k: int, interjection: Audio, trials: int) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     audio = [np.load(path) for path in args.utterance]
+    verify = not args.insecure
     if args.mode == "turns":
-        await asyncio.gather(*(turns(args.base, k, audio) for k in range(args.sessions)))
+        await asyncio.gather(*(turns(args.base, k, audio, verify) for k in range(args.sessions)))
     else:
-        await asyncio.gather(*(barge_in(args.base, k, audio[0], args.trials) for k in range(args.sessions)))
+        await asyncio.gather(
+            *(barge_in(args.base, k, audio[0], args.trials, verify) for k in range(args.sessions))
+        )
 
 
 def main() -> int:
@@ -120,6 +124,7 @@ def main() -> int:
     parser.add_argument("utterance", nargs="+", type=Path)
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--insecure", action="store_true", help="accept a self-signed certificate")
     args = parser.parse_args()
     loop = asyncio.new_event_loop()
     try:

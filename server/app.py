@@ -18,6 +18,7 @@ from server.admin.mount import PATH as ADMIN_PATH
 from server.api import ask, feedback
 from server.app_state import app_services
 from server.body_limit import BodyLimit
+from server.cluster.identity import WorkerIdentity
 from server.config import Settings
 from server.heap import frozen_heap
 from server.operator import console
@@ -50,14 +51,19 @@ def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content=content, headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; pass ``runtime`` to share one already opened (tests, benchmarks)."""
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, *, worker: WorkerIdentity | None = None
+) -> FastAPI:
+    """Build the app; pass ``runtime`` to share one already opened (tests, benchmarks).
+
+    ``worker``: the app is that worker of a cluster (session registry, dispatch, drain).
+    """
     settings = settings or (runtime.settings if runtime else Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt: Runtime = runtime or open_runtime(settings)
-        services = app.state.services = open_services(rt)
+        services = app.state.services = open_services(rt, worker)
         log.info("teller ready", extra={"knowledge_version": rt.brain.retriever.version})
         try:
             with frozen_heap():
@@ -75,8 +81,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodyLimit, limit=settings.server.max_request_bytes, exempt=ADMIN_PATH)
 
     @app.get("/healthz")
-    def healthz(request: Request) -> dict[str, object]:
-        return {"status": "ok", "knowledge_version": app_services(request).runtime.brain.retriever.version}
+    def healthz(request: Request) -> JSONResponse:
+        services = app_services(request)
+        version = services.runtime.brain.retriever.version
+        body: dict[str, object] = {"status": "ok", "knowledge_version": version}
+        if services.cluster is None:
+            return JSONResponse(body)
+        body["worker"] = services.cluster.worker_id
+        if services.cluster.draining:  # the edge and orchestrators stop sending new customers here
+            return JSONResponse({**body, "status": "draining"}, status_code=503)
+        return JSONResponse(body)
 
     app.include_router(ask.router)
     app.include_router(feedback.router)

@@ -16,6 +16,23 @@ log = logging.getLogger("teller")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from server.cluster import ClusterConfigError, registry_enabled, worker_count
+
+    if args.port:
+        server = settings.server.model_copy(update={"port": args.port})
+        settings = settings.model_copy(update={"server": server})
+    if args.worker_index is not None:  # started by the supervisor below
+        from server.cluster.worker import serve_worker
+
+        return serve_worker(settings, args.worker_index, args.host or settings.server.host)
+    try:
+        count = worker_count(settings, args.workers)
+    except ClusterConfigError as exc:
+        print(f"teller serve: {exc}", file=sys.stderr)
+        return 2
+    if registry_enabled(settings):
+        return _serve_cluster(args, settings, count)
+
     import uvicorn
 
     from server.app import create_app
@@ -28,9 +45,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.server.port,
         log_config=None,
         ws="websockets-sansio",
+        forwarded_allow_ips=settings.server.forwarded_allow_ips,
     )
     runtime.close()
     return 0
+
+
+def _serve_cluster(args: argparse.Namespace, settings: Settings, count: int) -> int:
+    """The supervisor of ``count`` workers (``server.cluster``): worker ii on worker_base_port + ii."""
+    import subprocess
+
+    from server.cluster.supervisor import run_supervisor, worker_command
+
+    # Build the knowledge once if none is live, not once per worker at the same time.
+    built = subprocess.run([sys.executable, "-m", "server.cli", "kb", "build", "--if-missing"], check=False)
+    if built.returncode != 0:
+        return built.returncode
+    base = settings.server.worker_base_port
+    log.info("starting workers", extra={"workers": count, "ports": f"{base}-{base + count - 1}"})
+    return run_supervisor(count, lambda index: worker_command(index, args.host, args.port))
 
 
 def _kb_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API and pages")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes, with the Redis session registry (default server.workers; 0: one per core)",
+    )
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # a worker of the supervisor
     serve.set_defaults(run=_serve)
 
     kb = commands.add_parser("kb", help="knowledge base commands")

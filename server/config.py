@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +38,14 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_request_bytes: int = 16_384
+    # `teller serve` with the cluster registry on (ClusterSettings): worker processes, 0 = one per core
+    workers: int = Field(default=0, ge=0, le=100)
+    worker_base_port: int = Field(default=8100, ge=1, le=65_435)  # worker ii listens on this + ii
+    drain_timeout_s: float = Field(default=600.0, ge=0)  # on SIGTERM, live sessions get this long to end
+    # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips): the client
+    # address behind nginx, which the per-address session limit counts. "*" only where nothing but
+    # the proxy can reach the workers (docker/compose.yaml publishes no worker port).
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class KnowledgeSettings(BaseModel):
@@ -87,6 +95,9 @@ class VoiceSettings(BaseModel):
     max_sessions: int = 4
     max_sessions_per_ip: int = 2
     token_ttl_secs: int = 900
+    # A page whose connection was lost picks its session up again with its token up to this long
+    # after the token was issued (POST /api/v1/session/resume); 0: never
+    resume_max_age_s: int = Field(default=3600, ge=0)
     ice_servers: list[str] = Field(default_factory=list)
     speech_cache_dir: Path | None = Path("var/speech_cache")  # synthesised replies; None = memory only
     speech_cache_memory_mb: float = 64.0
@@ -171,6 +182,42 @@ class RedisSettings(BaseModel):
     outbox_max: int = Field(default=10_000, ge=1)  # reports a worker queues while Redis is unreachable
 
 
+class TurnSettings(BaseModel):
+    """coturn with the TURN REST shared secret (``static-auth-secret``): each session gets its own
+    credentials that expire. The secret goes in the environment only: ``TELLER_TURN__SECRET``."""
+
+    # Given to customers with the credentials, and used by the worker itself (aiortc takes the first)
+    urls: list[str] = Field(default_factory=list)  # e.g. turn:turn.bank.example:3478?transport=udp
+    secret: SecretStr | None = None  # no secret: no TURN servers are handed out
+    ttl_s: int = Field(default=3600, ge=60)  # credentials must outlive the conversation
+
+    @field_validator("urls")
+    @classmethod
+    def _turn_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"not a TURN URL (turn: or turns:): {url}")
+        return urls
+
+
+class ClusterSettings(BaseModel):
+    """Many worker processes (``teller serve --workers N``) and the Redis session registry they share."""
+
+    # redis: workers heartbeat into Redis (redis.*) and dispatch picks among them; none: one process.
+    # auto: redis exactly when operator.bus is redis (consoles and sessions meet across workers only then)
+    registry: Literal["auto", "redis", "none"] = "auto"
+    hostname: str | None = None  # worker ids are <hostname>-<ii>; None: this machine's host name
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    ttl_s: float = Field(default=3.0, gt=0)  # a worker silent this long has left the registry
+    pending_ttl_s: float = Field(default=15.0, gt=0)  # a dispatched session holds its slot until it connects
+
+    @model_validator(mode="after")
+    def _ttl_outlives_heartbeat(self) -> ClusterSettings:
+        if self.ttl_s <= self.heartbeat_s:
+            raise ValueError("cluster.ttl_s must be longer than cluster.heartbeat_s")
+        return self
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     json_format: bool = True
@@ -193,6 +240,8 @@ class Settings(BaseSettings):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     operator: OperatorSettings = Field(default_factory=OperatorSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    turn: TurnSettings = Field(default_factory=TurnSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     secret_key: SecretStr | None = None
 
     @classmethod
@@ -226,6 +275,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: secrets belong in the environment (TELLER_SECRET_KEY), not in a file")
     if isinstance(data.get("llm"), dict) and "api_key" in data["llm"]:
         raise ValueError(f"{path}: the LLM api key belongs in the environment (TELLER_LLM__API_KEY)")
+    if isinstance(data.get("turn"), dict) and "secret" in data["turn"]:
+        raise ValueError(f"{path}: the TURN secret belongs in the environment (TELLER_TURN__SECRET)")
     redis_url = data["redis"].get("url") if isinstance(data.get("redis"), dict) else None
     if isinstance(redis_url, str) and urlsplit(redis_url).password:
         raise ValueError(f"{path}: the Redis password belongs in the environment (TELLER_REDIS__URL)")

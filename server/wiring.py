@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from server.admin.follow import VersionFollower
 from server.auth.service import StaffAuth
+from server.cluster.identity import WorkerIdentity
 from server.operator.bus_factory import open_operator_bus
 from server.operator.hub import OperatorHub, problem_lookup
 from server.operator.speech import OperatorTranscriber
@@ -25,6 +27,9 @@ from server.voice.services import VoiceServices, load_voice_services
 from server.voice.speech.warm import PublishWarmer
 from server.voice.transport.runtime import VoiceRuntime, make_voice_runtime
 
+if TYPE_CHECKING:
+    from server.cluster.member import ClusterMember
+
 
 @dataclass
 class AppServices:
@@ -36,9 +41,13 @@ class AppServices:
     operator_speech: OperatorTranscriber
     voice: VoiceRuntime
     background: list[asyncio.Task[None]]  # knowledge follower, speech-cache warmer
+    cluster: ClusterMember | None = None  # this worker in the session registry; None: one process
 
     async def aclose(self) -> None:
-        """Stop in reverse order of need: background work, sessions, hub, then queued tickets."""
+        """Leave the registry, then stop in reverse order of need: background work, sessions, hub,
+        then queued tickets."""
+        if self.cluster is not None:
+            await self.cluster.aclose()
         await cancel_and_wait(*self.background)
         await self.voice.close()
         await self.operators.aclose()
@@ -59,8 +68,32 @@ def _operator_hub(rt: Runtime, tickets: TicketService) -> OperatorHub:
     )
 
 
-def open_services(rt: Runtime) -> AppServices:
-    """Build every part on ``rt``; call it on the running event loop (it starts owned tasks)."""
+def _cluster_member(
+    rt: Runtime, worker: WorkerIdentity | None, manager: SessionManager
+) -> ClusterMember | None:
+    if worker is None:
+        return None
+    from server.cluster.member import ClusterMember  # redis is imported only for a cluster worker
+    from server.cluster.registry import SessionRegistry
+
+    settings = rt.settings
+    member = ClusterMember(
+        worker,
+        SessionRegistry.from_settings(settings),
+        manager,
+        capacity=settings.voice.max_sessions,
+        heartbeat_s=settings.cluster.heartbeat_s,
+        drain_timeout_s=settings.server.drain_timeout_s,
+    )
+    member.start()
+    return member
+
+
+def open_services(rt: Runtime, worker: WorkerIdentity | None = None) -> AppServices:
+    """Build every part on ``rt``; call it on the running event loop (it starts owned tasks).
+
+    ``worker``: this process is that worker of a cluster (it joins the session registry).
+    """
     settings = rt.settings
     tickets = open_ticket_service(rt)
 
@@ -89,4 +122,5 @@ def open_services(rt: Runtime) -> AppServices:
         operator_speech=OperatorTranscriber(SharedWhisperTranscriber(manager.services)),
         voice=make_voice_runtime(settings, manager),
         background=tasks,
+        cluster=_cluster_member(rt, worker, manager),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,14 @@ SPEECH_RMS = 200.0  # PCM16 RMS above this is speech, below it the avatar's sile
 
 def _ws_base(base_url: str) -> str:
     return base_url.replace("http://", "ws://").replace("https://", "wss://")
+
+
+def _unverified() -> ssl.SSLContext:
+    """TLS without certificate checks: the local cluster's self-signed nginx."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 T = TypeVar("T")
@@ -73,11 +82,19 @@ class Inbox:
 class _SocketClient:
     """One websocket and the task that reads it; closed and awaited on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, verify: bool = True) -> None:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._verify = verify  # False: accept a self-signed certificate (wss:// only)
+
+    @property
+    def closed(self) -> bool:
+        """The socket has ended (the server closed it, or it broke)."""
+        return self._reader is not None and self._reader.done()
 
     async def _open(self, url: str, **options: Any) -> ClientConnection:
+        if url.startswith("wss://") and not self._verify:
+            options["ssl"] = _unverified()
         # No keep-alive pings: a loaded test machine can stall either loop for longer than one.
         # A server's first customer socket is accepted once the voice models are loaded: minutes
         # on a loaded machine, so the handshake may take that long.
@@ -99,31 +116,45 @@ class _SocketClient:
 
 
 class CustomerProbe(_SocketClient):
-    """A customer on the websocket transport: sends text or audio, records what comes back."""
+    """A customer on the websocket transport: sends text or audio, records what comes back.
 
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
+    It opens its socket under the grant's ``signalling_url`` (a cluster's ``/w/<worker>``);
+    ``worker`` is the worker the grant named. When the socket ends, a ``_closed`` event is added.
+    """
+
+    def __init__(self, base_url: str, *, verify: bool = True) -> None:
+        super().__init__(verify)
         self.base_url = base_url
         self.session_id = ""
+        self.worker: str | None = None
         self.heard = Inbox()
 
     async def __aenter__(self) -> CustomerProbe:
-        async with httpx.AsyncClient(base_url=self.base_url, trust_env=False, timeout=60) as http:
+        async with httpx.AsyncClient(
+            base_url=self.base_url, trust_env=False, timeout=60, verify=self._verify
+        ) as http:
             grant = (await http.get("/api/v1/session")).raise_for_status().json()
         self.session_id = grant["session_id"]
-        await self._open(f"{_ws_base(self.base_url)}/api/v1/ws?token={grant['token']}")
-        await self.heard.event(lambda e: e["type"] == "session", 30)
+        self.worker = grant.get("worker")
+        signalling = grant.get("signalling_url") or ""
+        await self._open(f"{_ws_base(self.base_url)}{signalling}/api/v1/ws?token={grant['token']}")
+        await self.heard.event(lambda e: e["type"] in ("session", "_closed"), 30)
+        if self.closed:
+            raise ConnectionError(f"the session socket closed at once: {self.heard.events[-1][1]}")
         return self
 
     async def _read(self, ws: ClientConnection) -> None:
-        async for message in ws:
-            if isinstance(message, bytes):
-                if message[:1] == AUDIO_TAG and len(message) > 1:
-                    pcm = np.frombuffer(message[1 : 1 + (len(message) - 1) // 2 * 2], np.int16)
-                    if float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2))) > SPEECH_RMS:
-                        self.heard.add_speech()
-            else:
-                self.heard.add_event(json.loads(message))
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    if message[:1] == AUDIO_TAG and len(message) > 1:
+                        pcm = np.frombuffer(message[1 : 1 + (len(message) - 1) // 2 * 2], np.int16)
+                        if float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2))) > SPEECH_RMS:
+                            self.heard.add_speech()
+                else:
+                    self.heard.add_event(json.loads(message))
+        finally:
+            self.heard.add_event({"type": "_closed", "code": ws.close_code, "reason": ws.close_reason})
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self._ws is not None
@@ -153,9 +184,9 @@ class CustomerProbe(_SocketClient):
         )
 
 
-async def staff_login(base_url: str, name: str, password: str) -> httpx.Cookies:
+async def staff_login(base_url: str, name: str, password: str, *, verify: bool = True) -> httpx.Cookies:
     """Log a staff user in through the real login form; return its cookies."""
-    async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=60, verify=verify) as http:
         page = (await http.get("/login")).raise_for_status()
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token is not None, "the login form has no CSRF token"
@@ -169,8 +200,10 @@ async def staff_login(base_url: str, name: str, password: str) -> httpx.Cookies:
 class ConsoleProbe(_SocketClient):
     """An operator console over the websocket: commands with ids, acks and events recorded."""
 
-    def __init__(self, base_url: str, cookies: httpx.Cookies, *, origin: str | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, base_url: str, cookies: httpx.Cookies, *, origin: str | None = None, verify: bool = True
+    ) -> None:
+        super().__init__(verify)
         self.base_url = base_url
         self._cookies = cookies
         self._origin = origin or base_url

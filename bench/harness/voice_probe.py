@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import fractions
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,13 @@ import av
 import httpx
 import numpy as np
 import numpy.typing as npt
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
 
 SEND_RATE = 48_000
@@ -88,12 +95,24 @@ class ProbeLog:
 class VoiceProbe:
     """``async with VoiceProbe(base_url) as probe: await probe.say(pcm16_48k)``."""
 
-    def __init__(self, base_url: str, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        ice_servers: list[RTCIceServer] | None = None,
+        signalling_url: str = "",
+        verify: bool = True,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.session_id = ""
+        self.worker: str | None = None  # the cluster worker the grant named (None: one process)
+        # Where the offer goes: the grant's /w/<worker> prefix (a cluster), or "" (this origin)
+        self.signalling_url = signalling_url
+        self._verify = verify  # False: a self-signed certificate (the local cluster's nginx)
         self.log = ProbeLog()
-        self._pc = RTCPeerConnection()
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self._mic = _QueuedAudioTrack()
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
@@ -113,10 +132,17 @@ class VoiceProbe:
         await self.close()
 
     async def connect(self) -> None:
-        async with httpx.AsyncClient(base_url=self.base_url, trust_env=False, timeout=60) as http:
+        async with httpx.AsyncClient(
+            base_url=self.base_url, trust_env=False, timeout=60, verify=self._verify
+        ) as http:
             if self.token is None:
                 grant = (await http.get("/api/v1/session")).raise_for_status().json()
                 self.token, self.session_id = grant["token"], grant["session_id"]
+                self.worker = grant.get("worker")
+                self.signalling_url = grant.get("signalling_url") or ""
+                if grant.get("ice_servers"):  # STUN/TURN (with credentials): a new, still unused pc
+                    servers = [RTCIceServer(**server) for server in grant["ice_servers"]]
+                    self._pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
             self._pc.addTrack(self._mic)
             self._pc.addTransceiver("video", direction="recvonly")
             self._channel = self._pc.createDataChannel("teller")
@@ -125,7 +151,8 @@ class VoiceProbe:
             await self._pc.setLocalDescription(await self._pc.createOffer())
             offer = self._pc.localDescription
             response = await http.post(
-                "/api/v1/webrtc/offer", json={"sdp": offer.sdp, "type": offer.type, "token": self.token}
+                f"{self.signalling_url}/api/v1/webrtc/offer",
+                json={"sdp": offer.sdp, "type": offer.type, "token": self.token},
             )
             response.raise_for_status()
             answer = response.json()
@@ -136,6 +163,22 @@ class VoiceProbe:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._pc.close()
+
+    def candidate_types(self) -> tuple[str, str] | None:
+        """(local, remote) type of the ICE candidate pair the audio uses ("host", "srflx",
+        "relay", "prflx"), once ICE nominated one."""
+        for transceiver in self._pc.getTransceivers():
+            if transceiver.kind == "audio":
+                # aioice's nominated pair; aiortc has no public accessor for it
+                pair = transceiver.receiver.transport.transport._connection._nominated.get(1)
+                if pair is not None:
+                    return pair.local_candidate.type, pair.remote_candidate.type
+        return None
+
+    def remote_candidate_types(self) -> set[str]:
+        """Types of the ICE candidates in the server's answer ("host", "srflx", "relay")."""
+        answer = self._pc.remoteDescription
+        return set(re.findall(r"^a=candidate:.* typ (\w+)", answer.sdp if answer else "", re.MULTILINE))
 
     def _on_message(self, message: str) -> None:
         data = json.loads(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -66,6 +67,18 @@ class MemoryStore:
             while len(self._sessions) > self._max_sessions:
                 self._sessions.popitem(last=False)
             return memory
+
+    def restore(self, session_id: str, turns: Iterable[Turn]) -> None:
+        """The session's memory is ``turns`` (oldest first, masked): a conversation picked up again
+        from the store, on another worker or after a reconnect."""
+        memory = SessionMemory(session_id=session_id, max_turns=self._max_turns)
+        for turn in turns:
+            memory.add(turn)
+        with self._lock:
+            self._sessions[session_id] = memory
+            self._sessions.move_to_end(session_id)
+            while len(self._sessions) > self._max_sessions:
+                self._sessions.popitem(last=False)
 
     def forget(self, session_id: str) -> None:
         with self._lock:

@@ -216,8 +216,7 @@ class OperatorHub:
 
     def _apply(self, message: SessionMessage) -> None:
         if isinstance(message, SessionOpened):
-            self._views[message.session_id] = _LiveView(message.session_id, message.channel)
-            self._broadcast(self._session_list())
+            self._opened(message)
         elif isinstance(message, SessionClosed):
             self._closed(message.session_id)
         elif isinstance(message, CommandApplied):
@@ -234,6 +233,24 @@ class OperatorHub:
             self._broadcast(
                 DraftEvent(session_id=message.session_id, draft_id=message.draft_id, text=message.text)
             )
+
+    def _opened(self, opened: SessionOpened) -> None:
+        """A new session, or one picked up again (its worker died, its customer reconnected): it
+        keeps its mode and the operator who held it, who stays attached."""
+        sid = opened.session_id
+        view = _LiveView(sid, opened.channel, mode=opened.mode, claimed_by=opened.claimed_by)
+        if (before := self._views.get(sid)) is not None:  # the same conversation, on another worker
+            view.last_utterance, view.confidence, view.flags = (
+                before.last_utterance,
+                before.confidence,
+                before.flags,
+            )
+        self._views[sid] = view
+        entry = self.queue.get(sid)
+        if opened.claimed_by is not None and entry is not None and entry.claimed_by is None:
+            self.queue.claim(sid, opened.claimed_by)
+            self._broadcast(self._queue_event())
+        self._broadcast(self._session_list())
 
     def _closed(self, session_id: str) -> None:
         if self._views.pop(session_id, None) is None:

@@ -30,9 +30,14 @@ class Dispatch(Message):
 
 
 class SessionOpened(Message):
+    """A live session; one picked up again (its worker died, its customer reconnected) says the
+    mode it resumed in and the operator who still holds it."""
+
     type: Literal["session_opened"] = "session_opened"
     session_id: str
     channel: str
+    mode: SessionMode = SessionMode.BOT
+    claimed_by: str | None = None
 
 
 class SessionClosed(Message):

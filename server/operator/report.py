@@ -21,7 +21,7 @@ from server.operator.messages import (
     TurnTaken,
 )
 from server.operator.queue import QueueReason
-from server.operator.states import Transition
+from server.operator.states import SessionMode, Transition
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,20 @@ class SessionReport:
         self._applied: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
-    def open(cls, bus: OperatorBus, session_id: str, channel: str) -> SessionReport:
-        """Announce a new live session to every hub."""
+    def open(
+        cls,
+        bus: OperatorBus,
+        session_id: str,
+        channel: str,
+        *,
+        mode: SessionMode = SessionMode.BOT,
+        claimed_by: str | None = None,
+    ) -> SessionReport:
+        """Announce a live session to every hub: a new one, or one picked up again in ``mode``,
+        held by ``claimed_by``."""
         report = cls(bus, session_id)
-        bus.reports.publish(SessionOpened(session_id=session_id, channel=channel))
+        opened = SessionOpened(session_id=session_id, channel=channel, mode=mode, claimed_by=claimed_by)
+        bus.reports.publish(opened)
         return report
 
     def turn(

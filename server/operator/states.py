@@ -6,7 +6,7 @@ write fails, the mode does not change and the error propagates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,6 +16,7 @@ from server.operator.errors import IllegalTransition
 
 SYSTEM_ACTOR = "system"
 MODE_CHANGE = "mode_change"
+SESSION_RESUMED = "session_resumed"  # a session picked up again (another worker, a reconnect)
 
 
 class SessionMode(StrEnum):
@@ -104,3 +105,24 @@ class ModeMachine:
         )
         self._mode = wanted
         return Transition(self._session_id, current, wanted, actor, why, at)
+
+
+def resumed_mode(moves: Iterable[tuple[str, SessionMode]]) -> tuple[SessionMode, str | None]:
+    """The mode a session picked up again starts in, and the operator who holds it, from its audited
+    moves (actor, mode), oldest first.
+
+    A close by the system (the customer's call ended: a hang-up, a lost connection, an idle
+    timeout) ends the call, not the conversation: it is skipped, so the session resumes where it
+    was. A close by an operator is final. The operator who moved it to ASSIST or HUMAN holds it
+    until it goes back to the bot, as the hub's claims do.
+    """
+    mode, holder = SessionMode.BOT, None
+    for actor, moved_to in moves:
+        if moved_to is SessionMode.CLOSED and actor == SYSTEM_ACTOR:
+            continue
+        mode = moved_to
+        if moved_to in (SessionMode.ASSIST, SessionMode.HUMAN):
+            holder = actor
+        elif moved_to is SessionMode.BOT:
+            holder = None
+    return mode, holder

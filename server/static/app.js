@@ -49,7 +49,7 @@ function setState(state) {
   ui.frame.dataset.state = state;
   ui.statusText.textContent = STATE_LABELS[state] || state;
   const active = state !== "idle" && state !== "ended";
-  ui.human.disabled = !active || state === "connecting";
+  ui.human.disabled = !active || state === "connecting" || state === "reconnecting";
   ui.hangup.disabled = !active;
   ui.mic.classList.toggle("is-live", active);
   if (!active) {
@@ -91,6 +91,17 @@ function addToLog(who, text, extra = {}) {
   item.scrollIntoView({ block: "end", behavior: "smooth" });
 }
 
+/** A resumed session's conversation so far (the server's copy) replaces the log. */
+function showHistory(lines) {
+  ui.log.replaceChildren();
+  for (const line of lines) {
+    if (line.speaker === "customer") addToLog("you", line.text);
+    else addToLog("bot", line.text, { speaker: line.speaker });
+  }
+  const last = lines.filter((line) => line.speaker !== "customer").pop();
+  if (last) showBotText(last.text, last.speaker);
+}
+
 function showBotText(text, speaker) {
   ui.botSaid.textContent = text;
   ui.botSaid.classList.toggle("operator", speaker === "operator");
@@ -120,6 +131,9 @@ function onMessage(msg) {
       showBotText(msg.text, msg.speaker);
       addToLog("bot", msg.text, { decision: msg.decision, speaker: msg.speaker });
       break;
+    case "history":
+      showHistory(msg.lines || []);
+      break;
     case "error":
       if (msg.code === "asr_empty" || msg.code === "asr_failed") showBotText(msg.message, "bot");
       else showNotice(msg.message);
@@ -147,6 +161,14 @@ async function startSession() {
     showVideo(ev.detail);
     ui.frame.dataset.transport = ev.detail;
     announce(ui.sr, "Connected. Ava is listening.");
+  });
+  session.addEventListener("reconnecting", () => {
+    showNotice("Connection lost — reconnecting…");
+    announce(ui.sr, "Connection lost. Reconnecting.");
+  });
+  session.addEventListener("reconnected", () => {
+    showNotice("");
+    announce(ui.sr, "Reconnected. Ava is listening.");
   });
   session.addEventListener("failed", (ev) => {
     showNotice(`${ev.detail.message} You can still type your question below.`);

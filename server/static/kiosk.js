@@ -115,6 +115,8 @@ async function startSession(reason) {
     showVideo(ev.detail);
   });
   session.addEventListener("message", (ev) => onMessage(ev.detail));
+  session.addEventListener("reconnecting", () => showNotice("Connection lost — reconnecting…"));
+  session.addEventListener("reconnected", () => showNotice(""));
   session.addEventListener("failed", (ev) => showNotice(`${ev.detail.message} You can type your question below.`));
   session.addEventListener("closed", () => endSession());
   session.addEventListener("needs-gesture", () => showNotice("Tap the screen to hear Ava."));
@@ -141,6 +143,9 @@ function onMessage(msg) {
     ui.youSaid.hidden = false;
   } else if (msg.type === "bot_text") {
     ui.botSaid.textContent = msg.text;
+  } else if (msg.type === "history") {
+    const last = (msg.lines || []).filter((line) => line.speaker !== "customer").pop();
+    if (last) ui.botSaid.textContent = last.text;
   } else if (msg.type === "error") {
     if (msg.code === "asr_empty" || msg.code === "asr_failed") ui.botSaid.textContent = msg.message;
     else showNotice(msg.message);

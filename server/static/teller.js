@@ -3,11 +3,13 @@
 //
 // A TellerSession connects over WebRTC (preferred) or the websocket fallback,
 // plays the avatar (video + voice), and reports:
-//   "state"      detail: "connecting" | "listening" | "thinking" | "speaking" | "ended"
-//   "message"    detail: one JSON event from the server (transcript, bot_text, error, session...)
-//   "transport"  detail: "webrtc" | "websocket"
-//   "failed"     detail: {message, status}  (could not connect; the text box still works)
-//   "closed"     the session ended (hang-up, server gone, network lost)
+//   "state"        detail: "connecting" | "listening" | "thinking" | "speaking" | "reconnecting" | "ended"
+//   "message"      detail: one JSON event from the server (transcript, bot_text, error, session, history...)
+//   "transport"    detail: "webrtc" | "websocket"
+//   "reconnecting" the connection was lost; the same session is being resumed (perhaps on another worker)
+//   "reconnected"  it was: the server sends the conversation so far ("history" message)
+//   "failed"       detail: {message, status}  (could not connect or reconnect; the text box still works)
+//   "closed"       the session ended (hang-up, ended by the teller, reconnecting gave up)
 
 const API = "/api/v1";
 const WEBRTC_CONNECT_TIMEOUT_MS = 5000;
@@ -15,6 +17,12 @@ const ICE_GATHER_TIMEOUT_MS = 3000;
 const SPEAKING_LEVEL = 0.015; // RMS of bot audio above which the avatar counts as speaking
 const SPEAKING_HANGOVER_MS = 900;
 const MAX_TEXT = 1000;
+// A lost connection is resumed (POST /session/resume) after each of these pauses (±20 %), then given up.
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000];
+const DISCONNECTED_GRACE_MS = 4000; // WebRTC "disconnected" this long counts as lost
+const FINAL_STATUSES = new Set([401, 404, 410]); // resume refused: bad/expired token, off, conversation closed
+const FINAL_CLOSE_CODES = new Set([4401, 4409, 4410]); // websocket closes that no retry can fix
+const NORMAL_CLOSE = 1000; // the server ended the session on purpose (idle, closed by the teller)
 
 export class TellerError extends Error {
   constructor(message, status = 0) {
@@ -39,6 +47,27 @@ async function jsonOrError(response) {
 
 export async function newGrant() {
   return jsonOrError(await fetch(`${API}/session`, { cache: "no-store" }));
+}
+
+/** A new grant for the same session, with the token of the connection that was lost. */
+export async function resumeGrant(token) {
+  return jsonOrError(
+    await fetch(`${API}/session/resume`, {
+      method: "POST",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token }),
+    }),
+  );
+}
+
+function pause(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms * (0.8 + Math.random() * 0.4)));
+}
+
+/** Where a grant's session signals: its worker's prefix (/w/<worker>, routed by the edge) or this origin. */
+function signallingBase(grant) {
+  return `${grant.signalling_url || ""}${API}`;
 }
 
 /** A typed question without a live session: the answer comes back as text. */
@@ -117,6 +146,10 @@ export class TellerSession extends EventTarget {
     this._wsPlayer = null;
     this._frameUrl = null;
     this._muted = false;
+    this._grant = null; // of the live connection: its token resumes the session
+    this._reconnecting = false;
+    this._endedByTeller = false; // the server closed the conversation: nothing to resume
+    this._disconnectTimer = 0;
   }
 
   get live() {
@@ -155,12 +188,35 @@ export class TellerSession extends EventTarget {
     }
     this._micAnalyser = this._analyserFor(this._mic);
     if (this.transport !== "websocket" && "RTCPeerConnection" in window) {
-      const ok = await this._startWebRTC();
-      if (ok || this._closed || this.transport === "webrtc") return;
+      const grant = await this._firstGrant();
+      if (!grant) return;
+      try {
+        if (await this._startWebRTC(grant)) return;
+      } catch (err) {
+        this._fail(err.message, err.status); // the offer was refused: no fallback either
+        return;
+      }
+      if (this._closed || this.transport === "webrtc") return;
       this._teardownPeer();
     }
     if (this._closed) return;
-    await this._startWebsocket();
+    const grant = await this._firstGrant();
+    if (!grant) return;
+    const opened = await this._startWebsocket(grant);
+    if (opened.ok || this._closed) return;
+    if (opened.code === 4503 || FINAL_CLOSE_CODES.has(opened.code)) {
+      this._emit("failed", { message: opened.reason || "The voice service is not available.", status: 503 });
+    }
+    this.stop(true);
+  }
+
+  async _firstGrant() {
+    try {
+      return await newGrant();
+    } catch (err) {
+      this._fail(err.message, err.status);
+      return null;
+    }
   }
 
   _fail(message, status = 0) {
@@ -178,16 +234,12 @@ export class TellerSession extends EventTarget {
   }
 
   // ---------------------------------------------------------------- WebRTC
-  async _startWebRTC() {
-    let grant;
-    try {
-      grant = await newGrant();
-    } catch (err) {
-      this._fail(err.message, err.status);
-      return true; // reported; no fallback either
-    }
+  /** True once connected; false when WebRTC did not connect; throws the server's refusal of the offer. */
+  async _startWebRTC(grant) {
+    this._grant = grant;
     this.sessionId = grant.session_id;
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    // STUN and TURN (coturn, with this session's expiring credentials) from the grant
+    const pc = new RTCPeerConnection({ iceServers: grant.ice_servers || [] });
     this._pc = pc;
     const remote = new MediaStream();
     for (const track of this._mic.getAudioTracks()) pc.addTrack(track, this._mic);
@@ -200,7 +252,8 @@ export class TellerSession extends EventTarget {
       if (this.slow) this.setSlow(true);
     });
     dc.addEventListener("close", () => {
-      if (this._pc === pc) this._lost();
+      // The server hanging up closes the channel on a connected peer; a lost network or server fails the peer.
+      if (this._pc === pc) this._lost(pc.connectionState !== "connected" && pc.connectionState !== "closed");
     });
     pc.addEventListener("track", (ev) => {
       remote.addTrack(ev.track);
@@ -211,7 +264,14 @@ export class TellerSession extends EventTarget {
     });
     pc.addEventListener("connectionstatechange", () => {
       if (this._pc !== pc || this.channel !== "webrtc") return;
-      if (pc.connectionState === "failed" || pc.connectionState === "closed") this._lost();
+      clearTimeout(this._disconnectTimer);
+      if (pc.connectionState === "failed") this._lost(true);
+      else if (pc.connectionState === "closed") this._lost(false);
+      else if (pc.connectionState === "disconnected") {
+        this._disconnectTimer = setTimeout(() => {
+          if (this._pc === pc && pc.connectionState === "disconnected") this._lost(true);
+        }, DISCONNECTED_GRACE_MS);
+      }
     });
 
     await pc.setLocalDescription(await pc.createOffer());
@@ -225,24 +285,21 @@ export class TellerSession extends EventTarget {
         }
       });
     });
-    if (this._closed) return true;
+    if (this._closed) return false;
     let answer;
     try {
       answer = await jsonOrError(
-        await fetch(`${API}/webrtc/offer`, {
+        await fetch(`${signallingBase(grant)}/webrtc/offer`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", token: grant.token }),
         }),
       );
     } catch (err) {
-      if (err.status === 503 || err.status === 401 || err.status === 422) {
-        this._fail(err.message, err.status);
-        return true;
-      }
+      if ([401, 409, 410, 422, 503].includes(err.status)) throw err;
       return false; // try the websocket
     }
-    if (this._closed) return true;
+    if (this._closed) return false;
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     const connected = await new Promise((resolve) => {
       const done = () => {
@@ -295,30 +352,37 @@ export class TellerSession extends EventTarget {
   }
 
   // ------------------------------------------------------------- websocket
-  async _startWebsocket() {
-    let grant;
-    try {
-      grant = await newGrant();
-    } catch (err) {
-      this._fail(err.message, err.status);
-      return;
-    }
+  /** Resolves {ok: true} once open, or {ok: false, code, reason} when it closed before opening. */
+  _startWebsocket(grant) {
+    this._grant = grant;
     this.sessionId = grant.session_id;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}${API}/ws?token=${encodeURIComponent(grant.token)}`);
+    const ws = new WebSocket(
+      `${scheme}//${location.host}${signallingBase(grant)}/ws?token=${encodeURIComponent(grant.token)}`,
+    );
     ws.binaryType = "arraybuffer";
     this._ws = ws;
-    this._wsPlayer = new PcmPlayer(this._audio);
+    if (!this._wsPlayer) this._wsPlayer = new PcmPlayer(this._audio);
     this._botAnalyser = this._wsPlayer.analyser;
+    let settle = null;
+    const settled = new Promise((resolve) => {
+      settle = resolve;
+    });
+    let opened = false;
     ws.addEventListener("open", async () => {
+      if (this._ws !== ws) return;
+      opened = true;
       this.channel = "websocket";
       this._emit("transport", "websocket");
       this._setState("listening");
       if (this.slow) this.setSlow(true);
-      try {
-        await this._startMicUplink();
-      } catch (err) {
-        this._emit("failed", { message: `Could not stream the microphone (${err}).`, status: 0 });
+      settle({ ok: true });
+      if (!this._uplink) {
+        try {
+          await this._startMicUplink();
+        } catch (err) {
+          this._emit("failed", { message: `Could not stream the microphone (${err}).`, status: 0 });
+        }
       }
       this._startPolling();
     });
@@ -333,12 +397,18 @@ export class TellerSession extends EventTarget {
       else if (bytes[0] === 0x56) this._showFrame(ev.data.slice(1)); // "V"
     });
     ws.addEventListener("close", (ev) => {
+      if (!opened) {
+        if (this._ws === ws) this._ws = null;
+        settle({ ok: false, code: ev.code, reason: ev.reason });
+        return;
+      }
       if (this._ws !== ws) return;
-      if (ev.code === 4503 || ev.code === 4401) {
+      if (FINAL_CLOSE_CODES.has(ev.code)) {
         this._emit("failed", { message: ev.reason || "The voice service is not available.", status: 503 });
       }
-      this._lost();
+      this._lost(ev.code !== NORMAL_CLOSE && !FINAL_CLOSE_CODES.has(ev.code));
     });
+    return settled;
   }
 
   async _startMicUplink() {
@@ -378,7 +448,8 @@ export class TellerSession extends EventTarget {
     switch (msg.type) {
       case "session":
         if (msg.session_id) this.sessionId = msg.session_id;
-        if (this.state === "connecting") this._setState("listening");
+        if (msg.state === "closed") this._endedByTeller = true;
+        if (this.state === "connecting" || this.state === "reconnecting") this._setState("listening");
         break;
       case "transcript":
         this._setState("thinking");
@@ -456,9 +527,90 @@ export class TellerSession extends EventTarget {
     }
   }
 
-  _lost() {
+  /** The live channel is gone; ``resumable`` when the connection was lost rather than ended on purpose. */
+  _lost(resumable = false) {
+    if (this._closed || this._reconnecting) return;
+    if (resumable && this._grant && !this._endedByTeller) this._reconnect();
+    else this.stop(true);
+  }
+
+  /** Resume the same session (perhaps on another worker), bounded attempts with backoff; else end it. */
+  async _reconnect() {
+    this._reconnecting = true;
+    const kind = this.channel;
+    const token = this._grant.token;
+    this._detach();
+    this._setState("reconnecting");
+    this._emit("reconnecting", null);
+    let refusal = null;
+    for (const delay of RECONNECT_DELAYS_MS) {
+      await pause(delay);
+      if (this._closed) return;
+      let grant;
+      try {
+        grant = await resumeGrant(token);
+      } catch (err) {
+        if (FINAL_STATUSES.has(err.status)) {
+          refusal = err;
+          break;
+        }
+        continue; // the service is briefly away: try again
+      }
+      if (this._closed) return;
+      const outcome = await this._attach(kind, grant);
+      if (this._closed) return;
+      if (outcome.live) {
+        this._reconnecting = false;
+        this._emit("reconnected", null);
+        return;
+      }
+      if (outcome.refusal) {
+        refusal = outcome.refusal;
+        break;
+      }
+    }
+    this._reconnecting = false;
     if (this._closed) return;
+    const message = refusal ? refusal.message : "The connection to the teller was lost.";
+    this._emit("failed", { message, status: refusal ? refusal.status : 0 });
     this.stop(true);
+  }
+
+  /** One reconnection attempt on the kind of channel that was lost. */
+  async _attach(kind, grant) {
+    if (kind === "webrtc") {
+      try {
+        if (await this._startWebRTC(grant)) return { live: true };
+      } catch (err) {
+        if (FINAL_STATUSES.has(err.status)) return { refusal: err };
+      }
+      this._teardownPeer();
+      return { live: false };
+    }
+    const opened = await this._startWebsocket(grant);
+    if (opened.ok) return { live: true };
+    if (FINAL_CLOSE_CODES.has(opened.code)) {
+      return { refusal: new TellerError(opened.reason || "The conversation has ended.", 410) };
+    }
+    return { live: false };
+  }
+
+  /** Drop the dead channel; the microphone, audio and player stay for the next one. */
+  _detach() {
+    clearInterval(this._poll);
+    clearTimeout(this._disconnectTimer);
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      try {
+        ws.close(NORMAL_CLOSE, "reconnecting");
+      } catch {
+        /* closed */
+      }
+    }
+    this._teardownPeer();
+    if (this._wsPlayer) this._wsPlayer.flush();
+    this._botAnalyser = null;
   }
 
   /** Hang up. */
@@ -466,6 +618,7 @@ export class TellerSession extends EventTarget {
     if (this._closed) return;
     this._closed = true;
     clearInterval(this._poll);
+    clearTimeout(this._disconnectTimer);
     if (this._ws) {
       try {
         this._ws.close(1000, "customer hung up");
@@ -577,5 +730,6 @@ export const STATE_LABELS = {
   listening: "Listening",
   thinking: "Thinking…",
   speaking: "Speaking",
+  reconnecting: "Connection lost — reconnecting…",
   ended: "Call ended",
 };

@@ -68,8 +68,9 @@ def migrate(engine: Engine) -> str:
                 _lock(conn)
                 config = alembic_config(conn)
                 if _pre_migration(conn):
-                    log.warning("store: a database without migrations; adding what it lacks, stamping %s",
-                                INITIAL)
+                    log.warning(
+                        "store: a database without migrations; adding what it lacks, stamping %s", INITIAL
+                    )
                     _initial_metadata(config).create_all(conn, checkfirst=True)
                     command.stamp(config, INITIAL)
                 command.upgrade(config, "head")

@@ -37,7 +37,7 @@ from server.store.migrate import migrate
 from server.store.retry import RetryPolicy, StoreUnavailable
 from server.store.tables import AuditRow, SessionRow, TurnRow, utcnow
 
-__all__ = ["Store", "StoreUnavailable", "TurnRecord", "create_store_engine"]
+__all__ = ["Store", "StoreUnavailable", "StoredHistory", "TurnRecord", "create_store_engine"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,14 @@ class TurnRecord:
     reason: str | None = None
     confidence: float | None = None
     citations: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class StoredHistory:
+    """What the store holds of one session: its turns and its audit records (mode changes, ...)."""
+
+    turns: list[TurnRow]
+    audit: list[AuditRow]
 
 
 # Built once: a statement's cache key is then computed once, not on every turn.
@@ -222,6 +230,24 @@ class Store:
         db.execute(_TOUCH_SESSION, {"sid": session_id, "at": utcnow()})
         current = db.scalar(_LAST_SEQ, {"sid": session_id})
         return (current or 0) + 1
+
+    def history(self, session_id: str) -> StoredHistory | None:
+        """The session's turns and its audit records, oldest first, read in one transaction (retried
+        like a write); None when there is no such session."""
+
+        def read() -> StoredHistory | None:
+            with self._sessions() as db:
+                if db.get(SessionRow, session_id) is None:
+                    return None
+                turns = db.scalars(
+                    select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.seq)
+                )
+                audit = db.scalars(
+                    select(AuditRow).where(AuditRow.session_id == session_id).order_by(AuditRow.id)
+                )
+                return StoredHistory(list(turns), list(audit))
+
+        return self._retry.run("the session's history", read)
 
     def transcript(self, session_id: str) -> list[TurnRow]:
         with self._sessions() as db:

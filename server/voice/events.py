@@ -44,6 +44,19 @@ class BotTextEvent(_Event):
     citations: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class HistoryLine(_Event):
+    speaker: Literal["customer", "bot", "operator"]
+    text: str  # masked, as stored
+
+
+class HistoryEvent(_Event):
+    """The conversation so far, oldest first, when a session is picked up again (the page lost its
+    connection and resumed, perhaps on another worker): the page shows it instead of its own log."""
+
+    type: Literal["history"] = "history"
+    lines: list[HistoryLine]
+
+
 class StateEvent(_Event):
     type: Literal["state"] = "state"
     avatar: Literal["idle", "listening", "thinking", "speaking"]

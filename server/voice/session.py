@@ -23,7 +23,7 @@ from pipecat.workers.runner import WorkerRunner
 from avatar.factory import create_renderer
 from server.operator.bus import OperatorBus
 from server.operator.report import SessionReport
-from server.operator.states import ModeMachine
+from server.operator.states import ModeMachine, SessionMode
 from server.voice.avatar_stage import AvatarStage
 from server.voice.barge_in import BargeIn
 from server.voice.client_messages import ClientMessageStage
@@ -32,6 +32,7 @@ from server.voice.events import SessionEvent
 from server.voice.feedback import SessionFeedback
 from server.voice.gate import OpenGate, TakeoverGate, TurnGate
 from server.voice.marks import Marks
+from server.voice.resume import NEW_SESSION, SessionHistory
 from server.voice.services import VoiceServices
 from server.voice.stt import LocalWhisperSTT
 from server.voice.takeover import TakeoverControl
@@ -56,6 +57,7 @@ class VoiceSession:
     tts: AlignedPiperTTS
     marks: Marks
     control: TakeoverControl | None = None
+    history: SessionHistory = NEW_SESSION
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def cancel(self) -> None:
@@ -68,8 +70,13 @@ def build_session(
     session_id: str,
     channel: str,
     bus: OperatorBus | None = None,
+    *,
+    history: SessionHistory = NEW_SESSION,
 ) -> VoiceSession:
-    """The pipeline of one session; on an operator ``bus``, operators can watch and take it over."""
+    """The pipeline of one session; on an operator ``bus``, operators can watch and take it over.
+
+    A session picked up again (``history``, ``server.voice.resume``) starts in the mode it was in.
+    """
     settings = services.settings
     marks = Marks()
     avatar = AvatarStage(create_renderer(settings.avatar), marks, video=settings.voice.video)
@@ -91,8 +98,9 @@ def build_session(
     queued_audio = queued_audio_control(transport)
     gate: TurnGate = OpenGate()
     if bus is not None:
-        report = SessionReport.open(bus, session_id, channel)
-        gate = TakeoverGate(report, ModeMachine(session_id, services.store))
+        mode = history.mode
+        report = SessionReport.open(bus, session_id, channel, mode=mode, claimed_by=history.claimed_by)
+        gate = TakeoverGate(report, ModeMachine(session_id, services.store, mode=mode))
     conversation = ConversationStage(
         session_id=session_id,
         brain=services.brain,
@@ -125,7 +133,9 @@ def build_session(
         idle_timeout_secs=settings.voice.idle_timeout_secs,
         check_dangling_tasks=False,
     )
-    session = VoiceSession(session_id, channel, worker, conversation, avatar, barge_in, stt, tts, marks)
+    session = VoiceSession(
+        session_id, channel, worker, conversation, avatar, barge_in, stt, tts, marks, history=history
+    )
     if isinstance(gate, TakeoverGate):
         session.control = TakeoverControl(
             conversation,
@@ -151,7 +161,10 @@ async def run_session(session: VoiceSession) -> None:
 
     @session.worker.event_handler("on_pipeline_started")
     async def _started(_worker: Any, _frame: Any) -> None:
-        await session.conversation.send_event(SessionEvent(session_id=session.session_id, state="bot"))
+        mode = control.mode if control is not None else SessionMode.BOT
+        await session.conversation.send_event(SessionEvent(session_id=session.session_id, state=mode.value))
+        if session.history.turns:  # picked up again: the page shows the conversation so far
+            await session.conversation.send_event(session.history.event())
 
     await session.conversation.open()
     if control is not None:

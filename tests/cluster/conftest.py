@@ -21,6 +21,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One Redis for a whole module (its tests share workers that are slow to start)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def worker_bus(server: RedisServer, **options: int) -> RedisOperatorBus:
     """One worker's bus: short timeouts so an outage is noticed at once."""
     return RedisOperatorBus.from_url(server.url, prefix="test:", socket_timeout_s=2.0, **options)

@@ -1,13 +1,21 @@
 """HTTP and websocket endpoints of the voice path.
 
 ``GET /api/v1/session`` gives a page a session id and a signed token; the WebRTC
-offer and the websocket both require that token.
+offer and the websocket both require that token. In a cluster it also picks the worker
+(dispatch, ``server.cluster``): the token names it, the page signals under its prefix
+``/w/<worker>``, and any other worker refuses the token (409, websocket close 4409).
+
+``POST /api/v1/session/resume`` gives a page that lost its connection a new grant for the
+same session, with the token it had (its signature and age are checked, not its worker, which
+may be dead): on the worker it had if that one is still serving, else wherever dispatch puts
+it. The worker that opens a session picks it up from the store (``server.voice.resume``); one
+an operator closed is refused (410, websocket close 4410).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 from pipecat.transports.base_transport import TransportParams
@@ -20,15 +28,23 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import HTTPConnection
 
 from server.app_state import app_services
+from server.cluster.identity import SINGLE_PROCESS, Placement
 from server.config import Settings
+from server.store.retry import StoreUnavailable
 from server.turns import new_session_id
 from server.voice.manager import CapacityError
+from server.voice.resume import NEW_SESSION, SessionEnded, SessionHistory
+from server.voice.transport.ice import IceServerEntry
 from server.voice.transport.rtc_input import release_audio_promptly
 from server.voice.transport.runtime import VoiceRuntime
-from server.voice.transport.tokens import TokenError
+from server.voice.transport.tokens import TokenError, WrongWorker
 from server.voice.transport.websocket import TellerSerializer, TellerWebsocketTransport
+
+if TYPE_CHECKING:
+    from server.cluster.member import ClusterMember
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
@@ -36,6 +52,9 @@ router = APIRouter(prefix="/api/v1")
 
 def _voice(request: Request) -> VoiceRuntime:
     return app_services(request).voice
+
+
+PEER_WRITE_TIMEOUT_S = 30.0
 
 
 def _media_params(settings: Settings, *, out_chunk_ms: int = 100) -> dict[str, Any]:
@@ -48,6 +67,11 @@ def _media_params(settings: Settings, *, out_chunk_ms: int = 100) -> dict[str, A
         # pipecat writes one chunk at a time and waits until the transport has taken it; the
         # websocket sends 100 ms messages, WebRTC's track keeps a look-ahead (rtc_output)
         "audio_out_10ms_chunks": out_chunk_ms // 10,
+        # A write also waits while a barge-in hold keeps the reply queued (rtc_output), until VAD
+        # decides; on a saturated machine that decision can lag by seconds, and pipecat's 10 s
+        # default then wrote a live customer off. A peer that is really gone ends the call anyway
+        # (ICE consent for WebRTC, the socket closing for the websocket).
+        "audio_out_write_timeout_secs": PEER_WRITE_TIMEOUT_S,
         "video_out_enabled": settings.voice.video,
         "video_out_is_live": True,
         "video_out_width": size,
@@ -56,10 +80,25 @@ def _media_params(settings: Settings, *, out_chunk_ms: int = 100) -> dict[str, A
     }
 
 
+RECORDS_AWAY = "our records are unavailable for a moment; please try again"
+RETRY_SOON = {"Retry-After": "2"}
+
+
 class SessionGrant(BaseModel):
     session_id: str
     token: str
     expires_in: int
+    ice_servers: list[IceServerEntry] = Field(default_factory=list)  # STUN; TURN with its credentials
+    # The worker that will hold the session (None: this one process) and its signalling base:
+    # the page posts its offer and opens its websocket under it ("": this origin).
+    worker: str | None = None
+    signalling_url: str = ""
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(min_length=1, max_length=2_000)]
 
 
 class OfferRequest(BaseModel):
@@ -85,19 +124,74 @@ class PatchRequest(BaseModel):
 
 
 @router.get("/session", response_model=SessionGrant)
-def new_session(request: Request) -> SessionGrant:
-    voice = _voice(request)
+async def new_session(request: Request) -> SessionGrant:
     session_id = new_session_id()
+    return _grant(_voice(request), session_id, await _place(request, session_id))
+
+
+@router.post("/session/resume", response_model=SessionGrant)
+async def resume_session(body: ResumeRequest, request: Request) -> SessionGrant:
+    voice = _voice(request)
+    max_age = voice.settings.voice.resume_max_age_s
+    if max_age <= 0:
+        raise HTTPException(status_code=404, detail="sessions are not resumed here; start a new one")
+    try:
+        claims = voice.tokens.verify_resume(body.token, max_age)
+    except TokenError as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from exc
+    placement = await _place(request, claims.session_id, previous=claims.worker)
+    log.info("session resumed", extra={"session_id": claims.session_id, "placed_on": placement.worker})
+    return _grant(voice, claims.session_id, placement)
+
+
+def _grant(voice: VoiceRuntime, session_id: str, placement: Placement) -> SessionGrant:
     return SessionGrant(
         session_id=session_id,
-        token=voice.tokens.issue(session_id),
+        token=voice.tokens.issue(session_id, placement.worker),
         expires_in=voice.settings.voice.token_ttl_secs,
+        ice_servers=voice.ice.for_client(session_id),
+        worker=placement.worker,
+        signalling_url=placement.prefix,
     )
 
 
-def _verify(voice: VoiceRuntime, token: str) -> str:
+async def _place(request: Request, session_id: str, previous: str | None = None) -> Placement:
+    """Where the session goes: ``previous`` (its worker before) while that one is serving, so a
+    session whose old connection that worker has not yet seen drop is not opened twice; else the
+    least loaded worker."""
+    cluster = app_services(request).cluster
+    if cluster is None:
+        return SINGLE_PROCESS  # capacity is checked when the session connects, as always
     try:
-        return voice.tokens.verify(token)
+        if previous is not None and (same := await _serving(cluster, previous)) is not None:
+            return same
+        return await cluster.place(session_id)
+    except CapacityError as exc:  # every worker is full or draining: the page offers typing
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
+
+
+async def _serving(cluster: ClusterMember, worker: str) -> Placement | None:
+    """``worker``'s placement while its heartbeat is fresh and it is not draining."""
+    from redis.exceptions import RedisError  # loaded only by a cluster worker
+
+    try:
+        records = await cluster.registry.workers()
+    except RedisError:
+        return None  # dispatch decides (without Redis, this worker takes the session)
+    found = next((r for r in records if r.worker == worker and not r.draining), None)
+    return Placement(found.worker, found.prefix) if found is not None else None
+
+
+def _this_worker(conn: HTTPConnection) -> str | None:
+    cluster = app_services(conn).cluster
+    return cluster.worker_id if cluster is not None else None
+
+
+def _verify(request: Request, token: str) -> str:
+    try:
+        return _voice(request).tokens.verify(token, _this_worker(request))
+    except WrongWorker as exc:  # misrouted by the edge: visible, not silently served here
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     except TokenError as exc:
         raise HTTPException(status_code=401, detail=str(exc)) from exc
 
@@ -105,14 +199,20 @@ def _verify(voice: VoiceRuntime, token: str) -> str:
 @router.post("/webrtc/offer")
 async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
     voice = _voice(request)
-    session_id = _verify(voice, body.token)
+    session_id = _verify(request, body.token)
     client_ip = request.client.host if request.client else "unknown"
+    history = NEW_SESSION
     if body.pc_id is None:
         try:
             voice.manager.check_capacity(session_id, client_ip)
         except CapacityError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
-        await voice.manager.services()
+        try:
+            history = await voice.manager.history(session_id)
+        except SessionEnded as exc:
+            raise HTTPException(status_code=410, detail=str(exc)) from exc
+        except StoreUnavailable as exc:
+            raise HTTPException(status_code=503, detail=RECORDS_AWAY, headers=RETRY_SOON) from exc
 
     async def on_connection(connection: SmallWebRTCConnection) -> None:
         release_audio_promptly(connection.pc)
@@ -122,11 +222,12 @@ async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
                 **_media_params(voice.settings, out_chunk_ms=voice.settings.voice.webrtc_audio_chunk_ms)
             ),
         )
-        await voice.manager.start(transport, session_id, "webrtc", client_ip)
+        await voice.manager.start(transport, session_id, "webrtc", client_ip, history=history)
 
-    answer = await voice.webrtc.handle_web_request(
+    answer = await voice.webrtc.handle_offer(
         SmallWebRTCRequest(sdp=body.sdp, type=body.type, pc_id=body.pc_id, restart_pc=body.restart_pc),
         on_connection,
+        voice.ice.for_peer(session_id),
     )
     if answer is None:
         raise HTTPException(status_code=500, detail="no SDP answer")
@@ -136,7 +237,7 @@ async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
 @router.patch("/webrtc/offer")
 async def webrtc_candidates(body: PatchRequest, request: Request) -> dict[str, str]:
     voice = _voice(request)
-    _verify(voice, body.token)
+    _verify(request, body.token)
     await voice.webrtc.handle_patch_request(
         SmallWebRTCPatchRequest(
             pc_id=body.pc_id,
@@ -150,7 +251,10 @@ async def webrtc_candidates(body: PatchRequest, request: Request) -> dict[str, s
 async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Query()] = None) -> None:
     voice = app_services(websocket).voice
     try:
-        session_id = voice.tokens.verify(token)
+        session_id = voice.tokens.verify(token, _this_worker(websocket))
+    except WrongWorker as exc:
+        await websocket.close(code=4409, reason=str(exc)[:120])
+        return
     except TokenError as exc:
         await websocket.close(code=4401, reason=str(exc)[:120])
         return
@@ -161,9 +265,33 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
         await websocket.close(code=4503, reason=str(exc)[:120])
         return
     await voice.manager.services()
-    await websocket.accept()
+    await websocket.accept()  # then a refusal below reaches the page with its close code
+    history = await _history_or_close(voice, websocket, session_id)
+    if history is None:
+        return
     params = FastAPIWebsocketParams(
         **_media_params(voice.settings), serializer=TellerSerializer(), allowed_origins=[]
     )
-    await voice.manager.start(TellerWebsocketTransport(websocket, params), session_id, "websocket", client_ip)
+    transport = TellerWebsocketTransport(websocket, params)
+    try:
+        await voice.manager.start(transport, session_id, "websocket", client_ip, history=history)
+    except CapacityError as exc:  # filled up (or connected again) while the history was read
+        await websocket.close(code=4503, reason=str(exc)[:120])
+        return
+    except StoreUnavailable:  # the pick-up could not be audited
+        await websocket.close(code=1013, reason=RECORDS_AWAY)
+        return
     await voice.manager.wait_closed(session_id)
+
+
+async def _history_or_close(
+    voice: VoiceRuntime, websocket: WebSocket, session_id: str
+) -> SessionHistory | None:
+    """The session's history (``server.voice.resume``); None once the websocket is closed with why."""
+    try:
+        return await voice.manager.history(session_id)
+    except SessionEnded as exc:
+        await websocket.close(code=4410, reason=str(exc)[:120])
+    except StoreUnavailable:
+        await websocket.close(code=1013, reason=RECORDS_AWAY)  # 1013: try again later
+    return None

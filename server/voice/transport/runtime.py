@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequestHandler
+from pipecat.transports.smallwebrtc.connection import IceServer
+from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequest, SmallWebRTCRequestHandler
 
 from server.config import Settings
 from server.voice.manager import SessionManager
 from server.voice.transport import rtc_output, rtc_video
+from server.voice.transport.ice import IceServers
 from server.voice.transport.tokens import SessionTokens
+
+
+class SessionWebRTCHandler(SmallWebRTCRequestHandler):
+    """pipecat's handler, with the ICE servers (and TURN credentials) of each offer's session."""
+
+    async def handle_offer(
+        self,
+        request: SmallWebRTCRequest,
+        on_connection: Callable[[Any], Awaitable[None]],
+        ice_servers: list[IceServer],
+    ) -> dict[str, str] | None:
+        # pipecat builds a new connection from self._ice_servers before its first await, so
+        # no other offer can change them in between (one event loop); renegotiations keep theirs.
+        self.update_ice_servers(ice_servers)
+        return await self.handle_web_request(request, on_connection)
 
 
 @dataclass
@@ -17,7 +36,8 @@ class VoiceRuntime:
     settings: Settings
     tokens: SessionTokens
     manager: SessionManager
-    webrtc: SmallWebRTCRequestHandler
+    webrtc: SessionWebRTCHandler
+    ice: IceServers
 
     async def close(self) -> None:
         await self.manager.close()
@@ -34,5 +54,6 @@ def make_voice_runtime(settings: Settings, manager: SessionManager) -> VoiceRunt
             settings.voice.token_ttl_secs,
         ),
         manager=manager,
-        webrtc=SmallWebRTCRequestHandler(),
+        webrtc=SessionWebRTCHandler(),
+        ice=IceServers(settings.turn, settings.voice.ice_servers),
     )

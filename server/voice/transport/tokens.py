@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -16,8 +17,24 @@ class TokenError(ValueError):
     retryable = False
 
 
+class WrongWorker(TokenError):
+    """A valid token that names another worker: the edge routed the customer to the wrong one."""
+
+    def __init__(self, named: str | None, here: str | None) -> None:
+        self.named = named
+        self.here = here
+        super().__init__(f"this session belongs to worker {named or '(none)'}, not {here or '(none)'}")
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    session_id: str
+    worker: str | None  # the worker the token was issued for (None: a single process)
+
+
 class SessionTokens:
-    """Issues a token bound to one session id; a customer token never opens staff endpoints."""
+    """Issues a token bound to one session id (and, in a cluster, one worker); a customer token
+    never opens staff endpoints."""
 
     SALT = "digital-teller.customer-session"
 
@@ -28,15 +45,34 @@ class SessionTokens:
         self._signer = URLSafeTimedSerializer(secret, salt=self.SALT)
         self._ttl = ttl_secs
 
-    def issue(self, session_id: str) -> str:
-        return self._signer.dumps({"sid": session_id, "role": "customer"})
+    def issue(self, session_id: str, worker: str | None = None) -> str:
+        """A token for ``session_id``; ``worker``: the only worker that may serve it."""
+        claims = {"sid": session_id, "role": "customer"}
+        if worker is not None:
+            claims["wid"] = worker
+        return self._signer.dumps(claims)
 
-    def verify(self, token: str | None) -> str:
-        """Return the session id the token was issued for."""
+    def verify(self, token: str | None, worker: str | None = None) -> str:
+        """Return the session id the token was issued for; ``worker`` is the one verifying.
+
+        A token naming another worker (or naming one where ``worker`` is None, or none where it
+        is set) raises ``WrongWorker``.
+        """
+        claims = self._claims(token, self._ttl)
+        if claims.worker != worker:
+            raise WrongWorker(claims.worker, worker)
+        return claims.session_id
+
+    def verify_resume(self, token: str | None, max_age_s: int) -> TokenClaims:
+        """The claims of a token issued up to ``max_age_s`` ago, whichever worker it names (that
+        worker may be gone): its holder may pick the session up again on another one."""
+        return self._claims(token, max_age_s)
+
+    def _claims(self, token: str | None, max_age_s: int) -> TokenClaims:
         if not token:
             raise TokenError("a session token is required: GET /api/v1/session first")
         try:
-            data = self._signer.loads(token, max_age=self._ttl)
+            data = self._signer.loads(token, max_age=max_age_s)
         except SignatureExpired as exc:
             raise TokenError("the session token has expired; reload the page") from exc
         except BadSignature as exc:
@@ -47,4 +83,5 @@ class SessionTokens:
             or not isinstance(data.get("sid"), str)
         ):
             raise TokenError("the session token is not valid")
-        return str(data["sid"])
+        named = data.get("wid")
+        return TokenClaims(str(data["sid"]), named if isinstance(named, str) else None)
