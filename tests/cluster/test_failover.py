@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,15 +31,13 @@ from server.cluster.registry import SessionRegistry
 from server.operator.redis_bus import redis_client
 from server.store.store import Store
 from tests.cluster.redis_server import RedisServer
-from tests.cluster.test_serve_workers import START_S, Cluster, answers, free_ports, wait_until
-from tests.servers import REPO
+from tests.cluster.workers import TTL_S, Cluster, serve_workers
 from tests.store.pg import PostgresCluster, postgres  # noqa: F401  # the session's PostgreSQL
 
 pytestmark = pytest.mark.cluster
 
 HOST = "failover"
 PREFIX = "failover-test:"
-TTL_S = 1.5
 OPERATOR, PASSWORD = "olivia", "failover password 1"
 WAIT_S = 120.0  # one answer on a loaded 2-core machine
 CONNECT_S = 300.0  # a worker's first session waits for its voice models to load
@@ -72,49 +68,17 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("failover")
-    base, pages = free_ports(2), free_ports(1)
-    env = os.environ | {
-        "TELLER_OPERATOR__BUS": "redis",
+    env = {
         "TELLER_OPERATOR__CONFIRM_TIMEOUT_S": "30",
-        "TELLER_REDIS__URL": module_redis.url,
-        "TELLER_REDIS__KEY_PREFIX": PREFIX,
-        "TELLER_SERVER__WORKER_BASE_PORT": str(base),
-        "TELLER_CLUSTER__HOSTNAME": HOST,
-        "TELLER_CLUSTER__HEARTBEAT_S": "0.3",
-        "TELLER_CLUSTER__TTL_S": str(TTL_S),
-        "TELLER_KNOWLEDGE__INDEX_DIR": str(demo_index_dir),
         "TELLER_STORE__URL": database[1],
-        "TELLER_ADMIN__ENABLED": "false",
         "TELLER_VOICE__MAX_SESSIONS": "4",  # the killed worker's customers all fit on the other one
         "TELLER_VOICE__MAX_SESSIONS_PER_IP": "4",
-        "TELLER_VOICE__MODEL_CACHE_DIR": str(REPO / "var" / "models"),
-        "TELLER_VOICE__TTS_ENGINE": "espeak",
-        "TELLER_VOICE__VIDEO": "false",
-        "TELLER_VOICE__SPEECH_CACHE_DIR": str(workdir / "speech"),
         "TELLER_SECRET_KEY": "failover-test-secret-0123456789",
-        "TELLER_LOG__LEVEL": "INFO",
     }
-    argv = [sys.executable, "-m", "server.cli", "serve", "--workers", "2", "--host", "127.0.0.1"]
-    log = workdir / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*argv, "--port", str(pages)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    found = Cluster(proc, log, module_redis.url, f"http://127.0.0.1:{pages}", {})
-    found.ports = {f"{HOST}-{i:02d}": base + i for i in range(2)}
-    try:
-        urls = [found.pages, *(found.url(w) for w in found.ports)]
-        wait_until(lambda: proc.poll() is not None or all(answers(u) for u in urls), "workers up", START_S)
-        assert proc.poll() is None, log.read_text()[-3000:]
+    with serve_workers(
+        workdir, host=HOST, redis_url=module_redis.url, prefix=PREFIX, index_dir=demo_index_dir, env=env
+    ) as found:
         yield found
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
 
 
 @pytest.fixture()

@@ -6,17 +6,11 @@ and each test leaves both workers up for the next; the last one stops the superv
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,66 +19,12 @@ from bench.harness.operator_probe import CustomerProbe
 from server.cluster.registry import SessionRegistry, WorkerRecord
 from server.operator.redis_bus import redis_client
 from tests.cluster.redis_server import RedisServer
-from tests.servers import REPO
+from tests.cluster.workers import DEADLINE_S, TTL_S, Cluster, answers, serve_workers, wait_until
 
 pytestmark = pytest.mark.cluster
 
 HOST = "tellertest"
 PREFIX = "serve-test:"
-START_S = 600.0  # two workers loading their models on a busy 2-core machine
-DEADLINE_S = 300.0
-TTL_S = 1.5
-
-
-def free_ports(count: int) -> int:
-    """A base port with ``count`` consecutive free ports from it."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65_000:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no consecutive free ports")
-
-
-@dataclass
-class Cluster:
-    proc: subprocess.Popen[bytes]
-    log: Path
-    redis_url: str
-    pages: str  # worker 00 on server.port
-    ports: dict[str, int]  # worker id -> its own port
-
-    def url(self, worker: str) -> str:
-        return f"http://127.0.0.1:{self.ports[worker]}"
-
-    def log_entries(self, message: str) -> list[dict[str, Any]]:
-        entries = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("{") and f'"msg": "{message}"' in line:
-                entries.append(json.loads(line))
-        return entries
-
-
-def wait_until(condition: Callable[[], bool], what: str, within_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=10, trust_env=False).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -92,51 +32,15 @@ def cluster(
     module_redis: RedisServer, demo_index_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("serve")
-    base, pages = free_ports(2), free_ports(1)
-    env = os.environ | {
-        "TELLER_OPERATOR__BUS": "redis",  # cluster.registry auto follows it
-        "TELLER_REDIS__URL": module_redis.url,
-        "TELLER_REDIS__KEY_PREFIX": PREFIX,
-        "TELLER_SERVER__WORKER_BASE_PORT": str(base),
-        "TELLER_CLUSTER__HOSTNAME": HOST,
-        "TELLER_CLUSTER__HEARTBEAT_S": "0.3",
-        "TELLER_CLUSTER__TTL_S": str(TTL_S),
+    env = {
         "TELLER_CLUSTER__PENDING_TTL_S": "3",
-        "TELLER_KNOWLEDGE__INDEX_DIR": str(demo_index_dir),
         "TELLER_STORE__URL": f"sqlite:///{workdir / 'teller.db'}",
-        "TELLER_ADMIN__ENABLED": "false",
-        "TELLER_VOICE__MODEL_CACHE_DIR": str(REPO / "var" / "models"),
-        "TELLER_VOICE__TTS_ENGINE": "espeak",  # the lightest voice: no model file
-        "TELLER_VOICE__VIDEO": "false",
-        "TELLER_VOICE__SPEECH_CACHE_DIR": str(workdir / "speech"),
         "TELLER_SECRET_KEY": "serve-workers-test-secret-0123456789",
-        "TELLER_LOG__LEVEL": "INFO",
     }
-    argv = [sys.executable, "-m", "server.cli", "serve", "--workers", "2", "--host", "127.0.0.1"]
-    log = workdir / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*argv, "--port", str(pages)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    found = Cluster(proc, log, module_redis.url, f"http://127.0.0.1:{pages}", {})
-    found.ports = {f"{HOST}-{i:02d}": base + i for i in range(2)}
-    try:
-        urls = [found.pages, *(found.url(w) for w in found.ports)]
-
-        def started() -> bool:
-            return proc.poll() is not None or all(answers(u) for u in urls)
-
-        wait_until(started, "the workers never answered", START_S)
-        assert proc.poll() is None, log.read_text()[-3000:]
+    with serve_workers(
+        workdir, host=HOST, redis_url=module_redis.url, prefix=PREFIX, index_dir=demo_index_dir, env=env
+    ) as found:
         yield found
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
 
 
 @pytest.fixture()
