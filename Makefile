@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System packages the product and its tests need (Debian names).
-APT_PACKAGES := chromium espeak-ng nginx coturn openssl docker-compose redis-server postgresql iproute2
+APT_PACKAGES := chromium espeak-ng nginx coturn openssl docker-compose redis-server postgresql iproute2 iptables
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

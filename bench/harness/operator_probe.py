@@ -138,9 +138,13 @@ class CustomerProbe(_SocketClient):
         self.worker = grant.get("worker")
         signalling = grant.get("signalling_url") or ""
         await self._open(f"{_ws_base(self.base_url)}{signalling}/api/v1/ws?token={grant['token']}")
-        await self.heard.event(lambda e: e["type"] in ("session", "_closed"), 30)
-        if self.closed:
-            raise ConnectionError(f"the session socket closed at once: {self.heard.events[-1][1]}")
+        try:
+            await self.heard.event(lambda e: e["type"] in ("session", "_closed"), 30)
+            if self.closed:
+                raise ConnectionError(f"the session socket closed at once: {self.heard.events[-1][1]}")
+        except BaseException:
+            await self.__aexit__()  # no reader task left behind
+            raise
         return self
 
     async def _read(self, ws: ClientConnection) -> None:

@@ -26,7 +26,8 @@ class TurnServer:
         self.host = listen_ips[0]
         self.port = port
         log = workdir / "turnserver.log"
-        argv = [require("turnserver", "coturn"), "-n", "--simple-log", f"--log-file={log}"]
+        # --verbose: coturn logs "listener opened on" (what ``_listening`` waits for) only then
+        argv = [require("turnserver", "coturn"), "-n", "--verbose", "--simple-log", f"--log-file={log}"]
         argv += [f"--listening-ip={ip}" for ip in listen_ips]
         argv += [f"--listening-port={port}", f"--relay-ip={relay_ip}", "--realm=teller.local"]
         argv += ["--use-auth-secret", f"--static-auth-secret={secret}", "--fingerprint"]

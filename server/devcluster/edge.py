@@ -47,7 +47,7 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{https_port} ssl;
+{https_listen}
         server_tokens off;
         ssl_certificate {d}/tls/fullchain.pem;
         ssl_certificate_key {d}/tls/privkey.pem;
@@ -100,16 +100,32 @@ def self_signed(directory: Path, name: str = "localhost") -> None:
 
 
 class EdgeProxy:
-    """nginx on ``https_port`` (and ``http_port``, redirecting) in front of ``workers`` (id → port)."""
+    """nginx on ``https_port`` (and ``http_port``, redirecting) in front of ``workers`` (id → port).
+
+    HTTPS is served on every address of ``listen_ips`` (the redirect on 127.0.0.1 only).
+    """
 
     def __init__(
-        self, workdir: Path, workers: dict[str, int], *, dispatch_port: int, https_port: int, http_port: int
+        self,
+        workdir: Path,
+        workers: dict[str, int],
+        *,
+        dispatch_port: int,
+        https_port: int,
+        http_port: int,
+        listen_ips: tuple[str, ...] = ("127.0.0.1",),
     ) -> None:
         self.workdir = workdir
         self.https_port = https_port
         rows = "\n".join(f"        {wid} 127.0.0.1:{port};" for wid, port in sorted(workers.items()))
+        https_listen = "\n".join(f"        listen {ip}:{https_port} ssl;" for ip in listen_ips)
         self._conf = CONF.format(
-            d=workdir, workers=rows, dispatch_port=dispatch_port, https_port=https_port, http_port=http_port
+            d=workdir,
+            workers=rows,
+            dispatch_port=dispatch_port,
+            https_port=https_port,
+            http_port=http_port,
+            https_listen=https_listen,
         )
         conf = workdir / "nginx.conf"
         argv = [

@@ -78,6 +78,9 @@ class LocalCluster:
     ports: ClusterPorts = field(default_factory=ClusterPorts)
     extra_env: dict[str, str] = field(default_factory=dict)
     durable: bool = True
+    # Another address of this host where customers of another network reach nginx and coturn
+    # (bench/scale_out.py's customer namespace): both listen there too, and TURN URLs name it.
+    public_ip: str | None = None
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +90,10 @@ class LocalCluster:
             self.workdir / "postgres", port=self.ports.postgres, durable=self.durable
         )
         self.chroma = ChromaServer(self.workdir / "chroma", port=self.ports.chroma)
-        self.turn = TurnServer(self.workdir / "coturn", self._secret("turn"), port=self.ports.turn)
+        edge_ips = ("127.0.0.1",) if self.public_ip is None else (self.public_ip, "127.0.0.1")
+        self.turn = TurnServer(
+            self.workdir / "coturn", self._secret("turn"), listen_ips=edge_ips, port=self.ports.turn
+        )
         worker_ports = {self.worker_id(i): self.ports.worker_base + i for i in range(self.workers)}
         self.edge = EdgeProxy(
             self.workdir / "nginx",
@@ -95,6 +101,7 @@ class LocalCluster:
             dispatch_port=self.ports.worker_base,
             https_port=self.ports.https,
             http_port=self.ports.http,
+            listen_ips=edge_ips,
         )
         self.tellers: ServerProcess | None = None
         self._stops: list[Callable[[], None]] = []  # newest last

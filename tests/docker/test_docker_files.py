@@ -36,7 +36,7 @@ DOCKER_README = DOCKER / "README.md"
 # Makefile APT_PACKAGES that only the tests need: not in the images.
 TEST_ONLY_APT = {  # servers the tests start; in docker/ each runs in its own container
     "chromium", "nginx", "coturn", "openssl", "docker-compose", "redis-server", "postgresql",
-    "iproute2",  # ip netns, for the TURN relay test
+    "iproute2", "iptables",  # ip netns and a firewall, for the TURN relay test and bench
 }  # fmt: skip
 SERVICES = {"nginx", "teller-a", "teller-b", "kb-init", "redis", "postgres", "chroma", "coturn", "vllm"}
 TELLERS = ("teller-a", "teller-b")
