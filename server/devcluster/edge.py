@@ -33,6 +33,10 @@ http {{
         default "";
 {workers}
     }}
+    # Pages, dispatch and the API: any worker (a restarting one is skipped for the next).
+    upstream tellers {{
+{pool}
+    }}
     map $wid $worker_prefix {{
         ""      "";
         default /w/$wid;
@@ -81,7 +85,8 @@ http {{
             proxy_pass http://127.0.0.1:{dispatch_port};
         }}
         location / {{
-            proxy_pass http://127.0.0.1:{dispatch_port};
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_pass http://tellers;
         }}
     }}
 }}
@@ -118,10 +123,15 @@ class EdgeProxy:
         self.workdir = workdir
         self.https_port = https_port
         rows = "\n".join(f"        {wid} 127.0.0.1:{port};" for wid, port in sorted(workers.items()))
+        pool = "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
+            for port in sorted(workers.values())
+        )
         https_listen = "\n".join(f"        listen {ip}:{https_port} ssl;" for ip in listen_ips)
         self._conf = CONF.format(
             d=workdir,
             workers=rows,
+            pool=pool,
             dispatch_port=dispatch_port,
             https_port=https_port,
             http_port=http_port,
