@@ -28,10 +28,9 @@ import pytest
 from bench.harness.operator_probe import ConsoleProbe, CustomerProbe, staff_login
 from server.auth.users import Role, UserDirectory
 from server.cluster.registry import SessionRegistry
-from server.operator.redis_bus import redis_client
 from server.store.store import Store
 from tests.cluster.redis_server import RedisServer
-from tests.cluster.workers import TTL_S, Cluster, serve_workers
+from tests.cluster.workers import Cluster, registry_reader, serve_workers
 from tests.store.pg import PostgresCluster, postgres  # noqa: F401  # the session's PostgreSQL
 
 pytestmark = pytest.mark.cluster
@@ -83,13 +82,8 @@ def cluster(
 
 @pytest.fixture()
 async def registry(cluster: Cluster) -> AsyncIterator[SessionRegistry]:
-    reader = SessionRegistry(
-        redis_client(cluster.redis_url, socket_timeout_s=5.0), prefix=PREFIX, ttl_s=TTL_S, pending_ttl_s=15
-    )
-    try:
+    async with registry_reader(cluster, PREFIX, pending_ttl_s=15) as reader:
         yield reader
-    finally:
-        await reader.aclose()
 
 
 async def eventually(condition: Any, what: str, within_s: float = WAIT_S) -> None:

@@ -17,9 +17,16 @@ import pytest
 
 from bench.harness.operator_probe import CustomerProbe
 from server.cluster.registry import SessionRegistry, WorkerRecord
-from server.operator.redis_bus import redis_client
 from tests.cluster.redis_server import RedisServer
-from tests.cluster.workers import DEADLINE_S, TTL_S, Cluster, answers, serve_workers, wait_until
+from tests.cluster.workers import (
+    DEADLINE_S,
+    TTL_S,
+    Cluster,
+    answers,
+    registry_reader,
+    serve_workers,
+    wait_until,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -45,13 +52,8 @@ def cluster(
 
 @pytest.fixture()
 async def registry(cluster: Cluster) -> AsyncIterator[SessionRegistry]:
-    reader = SessionRegistry(
-        redis_client(cluster.redis_url, socket_timeout_s=5.0), prefix=PREFIX, ttl_s=TTL_S, pending_ttl_s=3
-    )
-    try:
+    async with registry_reader(cluster, PREFIX, pending_ttl_s=3) as reader:
         yield reader
-    finally:
-        await reader.aclose()
 
 
 async def get(url: str) -> httpx.Response:

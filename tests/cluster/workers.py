@@ -10,14 +10,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from server.cluster.registry import SessionRegistry
+from server.operator.redis_bus import redis_client
 from tests.servers import REPO
 
 START_S = 600.0  # two workers loading their models on a busy 2-core machine
@@ -123,3 +125,20 @@ def serve_workers(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+@asynccontextmanager
+async def registry_reader(
+    cluster: Cluster, prefix: str, pending_ttl_s: float
+) -> AsyncIterator[SessionRegistry]:
+    """The cluster's registry as the tests read it (their own client)."""
+    reader = SessionRegistry(
+        redis_client(cluster.redis_url, socket_timeout_s=5.0),
+        prefix=prefix,
+        ttl_s=TTL_S,
+        pending_ttl_s=pending_ttl_s,
+    )
+    try:
+        yield reader
+    finally:
+        await reader.aclose()
