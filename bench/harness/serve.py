@@ -7,7 +7,6 @@ benchmark (the live knowledge index in var/index, a throw-away store).
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 import threading
 import time
@@ -21,15 +20,10 @@ from fastapi import FastAPI
 
 from server.app import create_app
 from server.config import Settings, load_settings
+from server.devcluster.process import free_port
 from server.runtime import Runtime, open_runtime
 
 START_TIMEOUT_S = 120  # a busy machine can take long to import and start the app's lifespan
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 VOICE_LOAD_TIMEOUT_S = 900

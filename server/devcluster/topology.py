@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from server.devcluster.chroma import ChromaServer
 from server.devcluster.coturn import TurnServer
 from server.devcluster.edge import EdgeProxy
 from server.devcluster.postgres import PostgresCluster
-from server.devcluster.process import ServerProcess, free_port
+from server.devcluster.process import ServerProcess, free_port, free_port_run
 from server.devcluster.redis import RedisServer
 
 WORKER_START_DEADLINE_S = 300.0  # N workers load their models at once on a busy machine
@@ -45,28 +44,10 @@ class ClusterPorts:
 
     @classmethod
     def free(cls, workers: int) -> ClusterPorts:
-        base = _free_run(workers)
+        base = free_port_run(workers)
         return cls(
             free_port(), free_port(), base, free_port(), free_port(), free_port(), free_port(), free_port()
         )
-
-
-def _free_run(count: int) -> int:
-    """A base port with ``count`` consecutive free ports from it (the workers' 81ii scheme)."""
-    for _ in range(200):
-        base = free_port()
-        if base + count < 65_000 and all(_is_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"no run of {count} free ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @dataclass

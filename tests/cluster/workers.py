@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,30 +18,13 @@ from typing import Any
 import httpx
 
 from server.cluster.registry import SessionRegistry
+from server.devcluster.process import free_port, free_port_run
 from server.operator.redis_bus import redis_client
 from tests.servers import REPO
 
 START_S = 600.0  # two workers loading their models on a busy 2-core machine
 DEADLINE_S = 300.0
 TTL_S = 1.5
-
-
-def free_ports(count: int) -> int:
-    """A base port with ``count`` consecutive free ports from it."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65_000:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no consecutive free ports")
 
 
 @dataclass
@@ -83,7 +65,7 @@ def serve_workers(
     workdir: Path, *, host: str, redis_url: str, prefix: str, index_dir: Path, env: dict[str, str]
 ) -> Iterator[Cluster]:
     """Two workers on the light voice (eSpeak, no video), the registry on Redis; ``env`` adds to it."""
-    base, pages = free_ports(2), free_ports(1)
+    base, pages = free_port_run(2), free_port()
     full_env = (
         os.environ
         | {
