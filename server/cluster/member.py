@@ -105,13 +105,20 @@ class ClusterMember:
             draining=self.draining,
         )
 
-    async def place(self, session_id: str) -> Placement:
+    async def place(self, session_id: str, previous: str | None = None) -> Placement:
         """The least loaded worker with room (``CapacityError`` when every one is full or draining).
 
+        ``previous`` (a resumed session's worker before) keeps the session while that worker is
+        serving, so a session whose old connection it has not yet seen drop is not opened twice.
         While Redis cannot be reached, this worker takes the session itself if it is serving:
         customers keep being answered, and its own capacity check still applies.
         """
         try:
+            if previous is not None:
+                records = await self.registry.workers()
+                same = next((r for r in records if r.worker == previous and not r.draining), None)
+                if same is not None:
+                    return Placement(same.worker, same.prefix)
             chosen = await self.registry.place(session_id)
         except RedisError as exc:
             self._health.failed("dispatch", exc)

@@ -44,7 +44,7 @@ from server.voice.transport.tokens import TokenError, WrongWorker
 from server.voice.transport.websocket import TellerSerializer, TellerWebsocketTransport
 
 if TYPE_CHECKING:
-    from server.cluster.member import ClusterMember
+    pass
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
@@ -163,23 +163,9 @@ async def _place(request: Request, session_id: str, previous: str | None = None)
     if cluster is None:
         return SINGLE_PROCESS  # capacity is checked when the session connects, as always
     try:
-        if previous is not None and (same := await _serving(cluster, previous)) is not None:
-            return same
-        return await cluster.place(session_id)
+        return await cluster.place(session_id, previous)
     except CapacityError as exc:  # every worker is full or draining: the page offers typing
         raise HTTPException(status_code=503, detail=str(exc)) from exc
-
-
-async def _serving(cluster: ClusterMember, worker: str) -> Placement | None:
-    """``worker``'s placement while its heartbeat is fresh and it is not draining."""
-    from redis.exceptions import RedisError  # loaded only by a cluster worker
-
-    try:
-        records = await cluster.registry.workers()
-    except RedisError:
-        return None  # dispatch decides (without Redis, this worker takes the session)
-    found = next((r for r in records if r.worker == worker and not r.draining), None)
-    return Placement(found.worker, found.prefix) if found is not None else None
 
 
 def _this_worker(conn: HTTPConnection) -> str | None:
