@@ -87,6 +87,33 @@ def test_a_publish_on_one_worker_is_served_by_the_other_and_rolled_back_from_it(
     assert a.index.live() == Live(1, 3)  # build v1, publish v2, roll back to v1: three activations
 
 
+def test_a_follower_stages_a_built_version_and_swaps_to_it_without_loading_when_it_goes_live(
+    workers: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a version takes seconds; a follower does it while the publisher runs its gate."""
+    a, b = workers
+    new = "Freeze the lost card in the app; the replacement is ordered there too."
+    version = a.index.build(with_answer(tiny_kb(), PROBLEM, new))  # complete, gate still running
+    follow_b = VersionFollower(b)
+    assert follow_b.check() is None and follow_b.staged_version == version
+    assert b.brain.retriever.version == 1  # staged, not served
+
+    def no_loading(*_: object, **__: object) -> None:
+        raise AssertionError("the live version was staged: nothing is loaded at the swap")
+
+    monkeypatch.setattr("server.admin.follow.open_retriever", no_loading)
+    a.index.activate_if(version, a.index.live())
+    assert follow_b.check() == version and served_answer(b) == new
+    assert follow_b.staged_version is None
+    monkeypatch.undo()
+
+    withdrawn = a.index.build(tiny_kb())  # the gate will turn it away
+    assert follow_b.check() is None and follow_b.staged_version == withdrawn
+    a.index.drop(withdrawn)
+    assert follow_b.check() is None and follow_b.staged_version is None
+    assert b.brain.retriever.version == version
+
+
 def in_step(barrier: threading.Barrier, call: Callable[..., T]) -> Callable[..., T]:
     """``call`` that first waits until every racer has come to it."""
 
