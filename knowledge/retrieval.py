@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from knowledge.concepts import ConceptCheck
 from knowledge.dense import DenseMatrix
 from knowledge.embeddings import Vectors
 from knowledge.index import KnowledgeIndex
@@ -102,6 +103,7 @@ class Retriever:
         self._spans = product_spans(self._product_of)
         self._lexical = LexicalIndex([" \n ".join(ref.problem.questions) for ref in self.refs])
         self.lexicon = LexiconMatcher(kb.lexicon)
+        self.concepts = ConceptCheck(self.refs, self.lexicon)
         problem_ids, vectors = index.vectors(version)
         owners = [self._position.get(pid, -1) for pid in problem_ids]
         keep = np.array([o >= 0 for o in owners], dtype=bool)
@@ -147,7 +149,7 @@ class Retriever:
             () if named or not candidates else self._alternatives(mentions, vector, candidates, floor)
         )
         candidates = candidates[:limit]
-        return Retrieval(candidates, self._confidence(candidates), named, self.version, alternatives)
+        return Retrieval(candidates, self.confidence(candidates), named, self.version, alternatives)
 
     def _alternatives(
         self, mentions: Sequence[Mention], vector: Vectors, ranked: list[Candidate], floor: float
@@ -180,7 +182,8 @@ class Retriever:
                 found.append(Candidate(self.refs[position], d, d, 0.0, False))
         return tuple(found)
 
-    def _confidence(self, candidates: list[Candidate]) -> float:
+    def confidence(self, candidates: Sequence[Candidate]) -> float:
+        """The calibrated confidence that the first of ``candidates`` (ranked) is the answer."""
         if not candidates:
             return 0.0
         w = self.weights

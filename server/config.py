@@ -68,6 +68,11 @@ class BrainSettings(BaseModel):
     clarify_margin: float = 0.015
     generic_word_gap: float = 0.2
     low_confidence_handoff_after: int = 2
+    # Issue #17's three questions: refuse only off-domain lines; check that the problem addresses
+    # the line (knowledge.concepts); a line with no banking word is in the domain only this sure.
+    check_domain: bool = True
+    check_concepts: bool = True
+    unanchored_min_confidence: float = 0.9
     memory_turns: int = 12
     retrieval: RetrievalWeights = Field(default_factory=RetrievalWeights)
 

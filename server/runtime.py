@@ -65,6 +65,9 @@ def policy_config(settings: Settings) -> PolicyConfig:
         clarify_margin=b.clarify_margin,
         generic_word_gap=b.generic_word_gap,
         low_confidence_handoff_after=b.low_confidence_handoff_after,
+        check_domain=b.check_domain,
+        check_concepts=b.check_concepts,
+        unanchored_min_confidence=b.unanchored_min_confidence,
     )
 
 

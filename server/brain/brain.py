@@ -8,13 +8,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from knowledge.lexicon import Mention, named_products
 from knowledge.retrieval import Candidate, Retrieval, Retriever
+from knowledge.schema import WordKind
+from server.brain.coverage import assess
+from server.brain.followup import FollowUpContext, context_of, is_follow_up
 from server.brain.generative import AnswerRequest, AnswerWriter
 from server.brain.memory import MemoryStore, SessionMemory, Speaker, Turn
 from server.brain.pii import MaskedText, mask_pii
 from server.brain.policy import Decision, PolicyConfig, Reason, Verdict, decide
 from server.brain.replies import reply_text
-from server.brain.signals import read_signals
+from server.brain.signals import Signals, read_signals
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,7 @@ class Brain:
         memory = self.memory.get(session_id)
         verdict, retrieval = self._resolve_clarification(memory, masked, retriever)
         if verdict is None:
-            retrieval = retriever.retrieve(masked)
-            verdict = decide(read_signals(masked), retrieval, memory.low_confidence_streak, self._config)
+            verdict, retrieval = self._decide(memory, masked, retriever)
         reply = self._reply(session_id, masked, verdict, retrieval, retriever, defer_wording=defer_wording)
         self._remember(memory, reply, verdict)
         return reply
@@ -157,6 +160,55 @@ class Brain:
         reply = self._reply(session_id, "[asked for a person]", verdict, retrieval, retriever)
         self._remember(self.memory.get(session_id), reply, verdict)
         return reply
+
+    def _decide(self, memory: SessionMemory, masked: str, retriever: Retriever) -> tuple[Verdict, Retrieval]:
+        """Domain, coverage and ranking of one line (:mod:`server.brain.coverage`), a follow-up read
+        against the conversation first (:mod:`server.brain.followup`)."""
+        signals = read_signals(masked)
+        mentions = retriever.lexicon.mentions(masked)
+        follow_up = is_follow_up(masked)
+        context = context_of(memory) if follow_up else None
+        if context is not None and not signals.escalate:
+            followed = self._follow_up(context, masked, mentions, signals, retriever)
+            if followed is not None:
+                return followed
+        retrieval = retriever.retrieve(masked)
+        conversing = follow_up and memory.on_banking
+        assessment = assess(masked, mentions, retrieval, retriever, self._config, in_conversation=conversing)
+        return decide(signals, assessment, memory.low_confidence_streak, self._config), assessment.retrieval
+
+    def _follow_up(
+        self,
+        context: FollowUpContext,
+        masked: str,
+        mentions: list[Mention],
+        signals: Signals,
+        retriever: Retriever,
+    ) -> tuple[Verdict, Retrieval] | None:
+        """The line read with the question it follows, within the cited product (or the one it names)."""
+        ref = retriever.ref(context.problem_id)
+        if ref is None:
+            return None
+        named = named_products(mentions)
+        earlier = retriever.lexicon.mentions(context.question)
+        if named:  # "and for a credit card?": the earlier product is replaced, not added
+            earlier = [m for m in earlier if not (m.kind is WordKind.ENTITY and m.word.product)]
+        joined = f"{context.question} {masked}"
+        retrieval = retriever.retrieve(joined, only_products=named or {ref.product_id})
+        assessment = assess(
+            joined, [*earlier, *mentions], retrieval, retriever, self._config, in_conversation=True
+        )
+        verdict = decide(signals, assessment, 0, self._config)
+        if verdict.decision is Decision.ANSWER:
+            return verdict, assessment.retrieval
+        alone = assess(
+            masked, mentions, retriever.retrieve(masked), retriever, self._config, in_conversation=True
+        )
+        verdict = decide(signals, alone, 0, self._config)
+        if verdict.decision is Decision.ANSWER or verdict.missing is not None:
+            return verdict, alone.retrieval
+        anchor = Candidate(ref, 0.0, 0.0, 0.0, False)
+        return Verdict(Decision.CLARIFY, Reason.FOLLOW_UP, (anchor,)), alone.retrieval
 
     def _resolve_clarification(
         self, memory: SessionMemory, masked: str, retriever: Retriever
@@ -235,5 +287,6 @@ class Brain:
         else:
             memory.pending_clarification = []
             memory.pending_question = ""
+        memory.on_banking = verdict.reason not in (Reason.OUT_OF_SCOPE, Reason.SMALL_TALK)
         low = verdict.reason in (Reason.LOW_CONFIDENCE, Reason.OUT_OF_SCOPE)
         memory.low_confidence_streak = memory.low_confidence_streak + 1 if low else 0

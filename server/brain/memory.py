@@ -34,6 +34,7 @@ class SessionMemory:
     pending_question: str = ""
     low_confidence_streak: int = 0
     last_problem_id: str | None = None
+    on_banking: bool = False  # the last line the Brain judged was about banking (a follow-up may be too)
     touched: float = field(default_factory=time.monotonic)
 
     def add(self, turn: Turn) -> None:

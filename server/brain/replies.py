@@ -16,6 +16,10 @@ HANDOFF_LINES = {
         "is handled properly."
     ),
     Reason.URGENT: "I'm also connecting you with a colleague right now.",
+    Reason.SECURITY: (
+        "A colleague needs to do this with you, so I'm connecting you with one right now, "
+        "ahead of other questions. Please stay with me."
+    ),
     Reason.LOW_CONFIDENCE: (
         "I'm sorry, I'm not sure I've understood. Let me connect you with a colleague who can help."
     ),
@@ -41,6 +45,16 @@ def clarify_text(first: Candidate, second: Candidate) -> str:
     )
 
 
+def not_covered_text(missing: str | None) -> str:
+    """Honest about what the approved knowledge does not cover, and a colleague offered."""
+    subject = f"about {missing}" if missing else "for that question"
+    return (
+        f"I'm sorry, I don't have an approved answer {subject}, and I don't want to guess "
+        "when it's about your money. I've passed your question to a colleague, who will pick it "
+        "up here as soon as they can."
+    )
+
+
 def reply_text(verdict: Verdict, kb: KnowledgeBase) -> str:
     """The spoken reply for ``verdict``; answers are the approved text, verbatim."""
     reason = verdict.reason
@@ -48,10 +62,20 @@ def reply_text(verdict: Verdict, kb: KnowledgeBase) -> str:
         return verdict.candidates[0].ref.problem.answer
     if reason is Reason.AMBIGUOUS:
         return clarify_text(verdict.candidates[0], verdict.candidates[1])
+    if reason is Reason.FOLLOW_UP:
+        topic = verdict.candidates[0].ref.scenario_name.lower() if verdict.candidates else "that"
+        return (
+            f"I want to be sure I answer the right thing. Is your question still about {topic}? "
+            "Could you tell me a little more?"
+        )
+    if reason is Reason.NOT_COVERED:
+        return not_covered_text(verdict.missing)
     if reason is Reason.SMALL_TALK:
         return f"Hello, I'm {kb.name}'s digital teller. {scope_line(kb)} What can I do for you?"
     if reason in HANDOFF_LINES and verdict.decision.value == "handoff":
         line = HANDOFF_LINES[reason]
+        if reason is Reason.SECURITY:
+            return f"{verdict.candidates[0].ref.problem.answer} {line}" if verdict.candidates else line
         if reason is Reason.URGENT:
             steps = (
                 verdict.candidates[0].ref.problem.answer

@@ -1,5 +1,5 @@
 """Wording that decides a turn before retrieval does: a person asked for, a complaint,
-urgent fraud, small talk."""
+urgent fraud, a security action on the account, small talk."""
 
 from __future__ import annotations
 
@@ -36,6 +36,33 @@ _URGENT = _any(
     r"(?:fraud|fraudulent|fraudster|scam(?:med)?|hacked|identity\s+theft)",
     r"(?:don'?t|do\s+not|didn'?t|did\s+not)\s+recogni[sz]e\s+(?:this|these|a|any)\s+(?:payments?|transactions?)"
     r"\b.*\b(?:stolen|fraud)",
+    r"unauthori[sz]ed\s+(?:payments?|transactions?|transfers?|withdrawals?|access|use)",
+    r"(?:cloned|skimmed)",
+    r"(?:didn'?t|did\s+not|never)\s+(?:make|authori[sz]e|add|set\s+up|approve)\b.*"
+    r"\b(?:payments?|transactions?|transfers?|withdrawals?|payees?|phone|device)",
+    r"(?:payments?|transactions?|transfers?|withdrawals?|payees?|purchases?|charges?)\b[^.?!]{0,40}\b"
+    r"(?:i|we)\s+(?:didn'?t|did\s+not|never)\s+(?:make|add|authori[sz]e|do|set\s+up|approve)",
+    r"safe\s+account",
+    r"(?:forc(?:ed|ing)|made|threaten(?:ed|ing)|pressur(?:ed|ing))\s+(?:me\s+)?(?:by\s+someone\s+)?to\s+"
+    r"(?:send|transfer|pay|move|tell|give)",
+    r"(?:at\s+knifepoint|at\s+gunpoint|mugged|robbed)",
+    r"(?:someone|somebody|a\s+stranger|my\s+ex)\s+(?:has\s+)?(?:took|taken|take|added|moved|moving|"
+    r"is\s+moving|been\s+moving|knows|logged|accessed|got\s+into)\b.*\b(?:money|account|phone|passcode|pin)",
+    r"without\s+my\s+(?:knowledge|permission|consent)",
+)
+_ACT = r"(?:freeze|froze|block|lock|suspend|unlock|unblock|unfreeze|un-freeze|close\s+down|shut\s+down)"
+_STATE = r"(?:blocked|locked|frozen|suspended|restricted|on\s+hold|closed\s+down|shut\s+down|locked\s+out)"
+_SECURITY = _any(
+    _ACT + r"\s+(?:my|our|the|this)\s+(?:whole\s+|entire\s+|bank\s+|current\s+|demo\s+bank\s+)*account",
+    _ACT + r"\s+(?:my|the|this)\s+(?:debit\s+|credit\s+|bank\s+)?card\s+(?:right\s+)?now",
+    r"(?:please|can\s+you|could\s+you|i\s+need\s+you\s+to|i\s+want\s+you\s+to)\s+"
+    + _ACT
+    + r"\s+(?:my|the)\s+(?:debit\s+|credit\s+|bank\s+)?card",
+    r"account\s+(?:is|has\s+been|was|got|seems|appears\s+to\s+be|'s)\s+(?:been\s+)?" + _STATE,
+    r"(?:a\s+)?(?:hold|freeze|block|restriction|lock)\s+on\s+(?:my|our|the)\s+account",
+    r"locked\s+out\s+of\s+my\s+(?:bank\s+)?account",
+    r"(?:put|place)\s+(?:a\s+)?(?:freeze|block|hold|stop)\s+on\s+(?:my|the)\s+"
+    r"(?:whole\s+|entire\s+|bank\s+|debit\s+|credit\s+)*(?:account|card)",
 )
 _NEGATIVE = _any(
     r"angry",
@@ -64,13 +91,14 @@ class Signals:
     wants_human: bool = False
     complaint: bool = False
     urgent: bool = False
+    security: bool = False  # act on the account's security: freeze, block, unlock
     negative: bool = False
     greeting: bool = False
     thanks: bool = False
 
     @property
     def escalate(self) -> bool:
-        return self.wants_human or self.complaint or self.urgent
+        return self.wants_human or self.complaint or self.urgent or self.security
 
 
 def read_signals(text: str) -> Signals:
@@ -78,6 +106,7 @@ def read_signals(text: str) -> Signals:
         wants_human=bool(_HUMAN.search(text)),
         complaint=bool(_COMPLAINT.search(text)),
         urgent=bool(_URGENT.search(text)),
+        security=bool(_SECURITY.search(text)),
         negative=bool(_NEGATIVE.search(text)),
         greeting=bool(_GREETING.match(text)),
         thanks=bool(_THANKS.match(text)),

@@ -21,21 +21,25 @@ from server.operator.errors import ClaimConflict, NotQueued
 
 class QueueReason(StrEnum):
     URGENT = "urgent"  # fraud, stolen card, "someone took money"
+    SECURITY = "security"  # freeze, block, unlock the account
     COMPLAINT = "complaint"
     NEGATIVE_SENTIMENT = "negative_sentiment"
     CUSTOMER_REQUEST = "customer_request"
     HANDOFF = "handoff"  # a Brain hand-off decision with no more specific reason
     LOW_CONFIDENCE = "low_confidence"
+    NOT_COVERED = "not_covered"  # a bank question the approved knowledge has no answer for
 
 
 # Lower is served first.
 PRIORITY: Mapping[QueueReason, int] = {
     QueueReason.URGENT: 0,
+    QueueReason.SECURITY: 0,
     QueueReason.COMPLAINT: 1,
     QueueReason.NEGATIVE_SENTIMENT: 2,
     QueueReason.CUSTOMER_REQUEST: 3,
     QueueReason.HANDOFF: 4,
     QueueReason.LOW_CONFIDENCE: 5,
+    QueueReason.NOT_COVERED: 6,
 }
 
 BRAIN_REASONS: Mapping[Reason, QueueReason] = {
@@ -43,6 +47,8 @@ BRAIN_REASONS: Mapping[Reason, QueueReason] = {
     Reason.COMPLAINT: QueueReason.COMPLAINT,
     Reason.CUSTOMER_REQUEST: QueueReason.CUSTOMER_REQUEST,
     Reason.LOW_CONFIDENCE: QueueReason.LOW_CONFIDENCE,
+    Reason.SECURITY: QueueReason.SECURITY,
+    Reason.NOT_COVERED: QueueReason.NOT_COVERED,
 }
 
 

@@ -27,7 +27,8 @@ def make() -> OperatorQueue:
 
 def test_priority_order() -> None:
     order = sorted(QueueReason, key=PRIORITY.__getitem__)
-    assert order[0] is Q.URGENT and order[-1] is Q.LOW_CONFIDENCE
+    assert order[0] is Q.URGENT and order[-1] is Q.NOT_COVERED
+    assert PRIORITY[Q.SECURITY] == PRIORITY[Q.URGENT]  # freeze, block, unlock: first, with fraud
     assert order.index(Q.COMPLAINT) < order.index(Q.CUSTOMER_REQUEST) < order.index(Q.LOW_CONFIDENCE)
 
 
@@ -105,6 +106,8 @@ def test_unknown_session_and_remove() -> None:
         (Reason.COMPLAINT, Q.COMPLAINT),
         (Reason.CUSTOMER_REQUEST, Q.CUSTOMER_REQUEST),
         (Reason.LOW_CONFIDENCE, Q.LOW_CONFIDENCE),
+        (Reason.SECURITY, Q.SECURITY),
+        (Reason.NOT_COVERED, Q.NOT_COVERED),
         ("urgent", Q.URGENT),
         (Reason.AMBIGUOUS, Q.HANDOFF),
         ("no-such-reason", Q.HANDOFF),
@@ -121,6 +124,8 @@ def test_mapping_covers_every_brain_handoff_reason() -> None:
         Reason.COMPLAINT,
         Reason.CUSTOMER_REQUEST,
         Reason.LOW_CONFIDENCE,
+        Reason.SECURITY,
+        Reason.NOT_COVERED,
     }
 
 

@@ -1,10 +1,10 @@
-"""The decision policy, on hand-made retrieval results (FakeRetrieval builds them)."""
+"""The decision policy, on hand-made retrieval results (``fake_assessment`` builds them)."""
 
 from __future__ import annotations
 
 from knowledge.retrieval import Candidate, Retrieval
 from knowledge.schema import Problem, ProblemRef
-from server.brain.policy import Decision, PolicyConfig, Reason, decide
+from server.brain.policy import Assessment, Decision, PolicyConfig, Reason, decide
 from server.brain.signals import Signals, read_signals
 
 CONFIG = PolicyConfig(answer_threshold=0.5, clarify_min_confidence=0.25, clarify_margin=0.04)
@@ -23,9 +23,13 @@ def _candidate(pid: str, product: str, scenario: str, score: float, named: bool 
 
 
 def fake_retrieval(
-    confidence: float, *candidates: Candidate, named: frozenset[str] = frozenset()
-) -> Retrieval:
-    return Retrieval(list(candidates), confidence, named, 1)
+    confidence: float,
+    *candidates: Candidate,
+    named: frozenset[str] = frozenset(),
+    in_domain: bool = True,
+) -> Assessment:
+    """A line about banking (unless ``in_domain`` is False) whose candidates all passed the check."""
+    return Assessment(in_domain, Retrieval(list(candidates), confidence, named, 1))
 
 
 LOST_DEBIT = _candidate("lost_debit", "debit_card", "security", 0.80)
@@ -50,11 +54,30 @@ def test_a_named_product_removes_the_ambiguity() -> None:
     assert decide(Signals(), retrieval, 0, CONFIG).decision is Decision.ANSWER
 
 
-def test_low_confidence_refuses_then_hands_off() -> None:
-    retrieval = fake_retrieval(0.1, FAR)
-    assert decide(Signals(), retrieval, 0, CONFIG).decision is Decision.REFUSE
-    verdict = decide(Signals(), retrieval, 1, CONFIG)
+def test_a_bank_line_nothing_answers_is_not_covered_never_off_topic() -> None:
+    for streak in (0, 1):
+        verdict = decide(Signals(), fake_retrieval(0.1, FAR), streak, CONFIG)
+        assert (verdict.decision, verdict.reason) == (Decision.HANDOFF, Reason.NOT_COVERED)
+
+
+def test_an_off_domain_line_is_refused_even_when_retrieval_is_sure() -> None:
+    verdict = decide(Signals(), fake_retrieval(0.95, LOST_DEBIT, in_domain=False), 0, CONFIG)
+    assert (verdict.decision, verdict.reason) == (Decision.REFUSE, Reason.OUT_OF_SCOPE)
+
+
+def test_without_the_domain_check_low_confidence_refuses_then_hands_off() -> None:
+    config = PolicyConfig(answer_threshold=0.5, check_domain=False)
+    assessment = fake_retrieval(0.1, FAR, in_domain=False)
+    assert decide(Signals(), assessment, 0, config).decision is Decision.REFUSE
+    verdict = decide(Signals(), assessment, 1, config)
     assert (verdict.decision, verdict.reason) == (Decision.HANDOFF, Reason.LOW_CONFIDENCE)
+
+
+def test_a_security_action_reaches_a_person_first() -> None:
+    verdict = decide(
+        read_signals("please put a freeze on my whole account"), fake_retrieval(0.9, FAR), 0, CONFIG
+    )
+    assert (verdict.decision, verdict.reason) == (Decision.HANDOFF, Reason.SECURITY)
 
 
 def test_escalation_wins_over_a_confident_answer() -> None:
