@@ -295,6 +295,12 @@ class ConceptCheck:
                 return Conflict("missing_action", action)
         return None
 
+    def uncovered(self, mentions: Sequence[Mention]) -> list[str]:
+        """The question's key concepts that no problem of this version mentions ("mortgage")."""
+        return sorted(
+            c for c in key_concepts(mentions) if not any(c in p.mentioned for p in self._profiles.values())
+        )
+
     def same_action(self, mentions: Sequence[Mention], problem_id: str) -> bool:
         """The problem's questions name an action the question names (or the question names none)."""
         asked = {m.word.word for m in mentions if m.kind is WordKind.INTENT}

@@ -1,8 +1,10 @@
-"""What customers asked that the knowledge could not answer, grouped by similarity."""
+"""What customers asked that the knowledge could not answer: grouped by similarity, and the
+"not covered" lines (issue #17) also by the concept the knowledge has no answer for."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -20,7 +22,7 @@ UNANSWERED = ("refuse", "clarify", "handoff")
 class Asked:
     session_id: str
     text: str
-    why: str  # refuse | clarify | handoff | thumbs_down
+    why: str  # refuse | clarify | handoff | not_covered | thumbs_down
 
 
 @dataclass
@@ -49,7 +51,8 @@ def unanswered(engine: Engine, limit: int = 2000) -> list[Asked]:
                 select(TurnRow.text).where(TurnRow.session_id == bot.session_id, TurnRow.seq == bot.seq - 1)
             ).first()
             if asked:
-                found.append(Asked(bot.session_id, asked, str(bot.decision)))
+                why = "not_covered" if bot.reason == "not_covered" else str(bot.decision)
+                found.append(Asked(bot.session_id, asked, why))
         down = db.scalars(select(FeedbackRow.session_id).where(FeedbackRow.rating == "down")).all()
         for session_id in dict.fromkeys(down):
             last = db.scalars(
@@ -85,3 +88,27 @@ def group(asked: list[Asked], embedder: Embedder, threshold: float, known: set[s
         slot[a.text].whys[a.why] += 1
         slot[a.text].sessions.add(a.session_id)
     return sorted(groups, key=lambda g: len(g.sessions), reverse=True)
+
+
+@dataclass
+class ConceptGroup:
+    """The "not covered" lines that name one concept the knowledge has no answer for."""
+
+    concept: str
+    texts: list[str] = field(default_factory=list)
+    sessions: set[str] = field(default_factory=set)
+
+
+def by_concept(asked: list[Asked], concepts_of: Callable[[str], list[str]]) -> list[ConceptGroup]:
+    """Not-covered lines grouped by each missing concept they name (most sessions first);
+    lines that name none are grouped as "(no concept named)"."""
+    groups: dict[str, ConceptGroup] = {}
+    for a in asked:
+        if a.why != "not_covered":
+            continue
+        for concept in concepts_of(a.text) or ["(no concept named)"]:
+            g = groups.setdefault(concept, ConceptGroup(concept))
+            if a.text not in g.texts:
+                g.texts.append(a.text)
+            g.sessions.add(a.session_id)
+    return sorted(groups.values(), key=lambda g: (-len(g.sessions), g.concept))

@@ -18,7 +18,7 @@ from server.admin.checks import Issue, Level, check_problem
 from server.admin.diff import KbDiff, diff_kb
 from server.admin.drafts import Draft, DraftState, DraftStore
 from server.admin.editing import ProblemForm, add_similar_question, upsert_problem
-from server.admin.inbox import Group, group, unanswered
+from server.admin.inbox import ConceptGroup, Group, by_concept, group, unanswered
 from server.admin.publish import Published, Publisher
 from server.auth.service import store_engine
 from server.auth.users import Role, StaffUser
@@ -254,6 +254,14 @@ class AdminService:
         known = {normalise(q) for ref in kb.problem_refs(include_retired=True) for q in ref.problem.questions}
         threshold = self.runtime.settings.admin.inbox_group_threshold
         return group(unanswered(self.engine), self.runtime.index.embedder, threshold, known)
+
+    def inbox_concepts(self) -> list[ConceptGroup]:
+        """The "not covered" questions by the concept the live knowledge has no answer for."""
+        retriever = self.runtime.brain.retriever
+        return by_concept(
+            unanswered(self.engine),
+            lambda text: retriever.concepts.uncovered(retriever.lexicon.mentions(text)),
+        )
 
     def suggest(self, user: StaffUser, text: str) -> tuple[str, float] | None:
         """The draft problem the live index finds nearest to ``text`` (problem id, score)."""

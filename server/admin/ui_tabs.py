@@ -259,9 +259,10 @@ def _inbox_tab(service: AdminService, who: Who, shown: Guard, fields: list[Any])
     columns = ["group", "sessions", "why", "question", "nearest problem", "also asked"]
 
     @shown
-    def refresh(request: gr.Request) -> tuple[pd.DataFrame, Any]:
+    def refresh(request: gr.Request) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
         user = who(request)
         groups = service.inbox(user)
+        missing = [[g.concept, len(g.sessions), "\n".join(g.texts[:5])] for g in service.inbox_concepts()]
         rows = []
         for n, g in enumerate(groups, start=1):
             near = service.suggest(user, g.lead)
@@ -276,7 +277,8 @@ def _inbox_tab(service: AdminService, who: Who, shown: Guard, fields: list[Any])
                 ]
             )
         choices = list(dict.fromkeys(t for g in groups for t in g.texts))
-        return pd.DataFrame(rows, columns=columns), gr.update(choices=choices)
+        concepts = pd.DataFrame(missing, columns=["missing concept", "sessions", "asked"])
+        return pd.DataFrame(rows, columns=columns), gr.update(choices=choices), concepts
 
     @shown
     def suggest(text: str, request: gr.Request) -> str:
@@ -305,13 +307,16 @@ def _inbox_tab(service: AdminService, who: Who, shown: Guard, fields: list[Any])
 
     with gr.Tab("Unanswered"):
         refresh_btn = gr.Button("Refresh")
+        concepts = gr.Dataframe(
+            interactive=False, label="Not covered by the knowledge, by what it has no answer for"
+        )
         groups = gr.Dataframe(interactive=False, label="Unanswered questions, grouped")
         with gr.Row():
             question = gr.Dropdown([], label="Question", allow_custom_value=True, scale=3)
             problem_id = gr.Textbox(label="Problem id (nearest suggested)")
             add_btn, new_btn = gr.Button("Add as similar question"), gr.Button("New problem from this")
         out = gr.Markdown()
-        refresh_btn.click(refresh, None, [groups, question], api_name="inbox")
+        refresh_btn.click(refresh, None, [groups, question, concepts], api_name="inbox")
         question.change(suggest, [question], [problem_id], api_name="inbox_suggest")
         add_btn.click(add, [question, problem_id], [out], api_name="inbox_add_similar")
         new_btn.click(new_problem, [question], [*fields, out], api_name="inbox_new_problem")

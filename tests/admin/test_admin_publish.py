@@ -114,6 +114,8 @@ def test_inbox_to_similar_question(admin_env: AdminEnv) -> None:
     insurance = next(g for g in groups if "home insurance" in g.lead)
     assert len(insurance.texts) == 2 and len(insurance.sessions) == 2
     assert any(g.whys.get("thumbs_down") for g in groups)
+    insured = next(g for g in svc.inbox_concepts() if g.concept == "insurance")
+    assert len(insured.sessions) == 2 and all("home insurance" in t for t in insured.texts)
     svc.inbox_add_similar(eddie, insurance.lead, "credit_card_apply")
     after = svc.inbox(eddie)
     assert all(insurance.lead not in g.texts for g in after)

@@ -175,17 +175,20 @@ def test_the_unanswered_inbox_to_a_similar_question_or_a_new_problem(live_admin:
     )
     assert rated.status_code == 201
 
-    table, _choices = eddie.predict(api_name="/inbox")
+    table, _choices, missing = eddie.predict(api_name="/inbox")
     assert table["headers"] == ["group", "sessions", "why", "question", "nearest problem", "also asked"]
     insurance = next(r for r in table["data"] if "home insurance" in r[3])
     assert insurance[1] == 2 and "home insurance" in insurance[5]
     assert any("thumbs_down:1" in r[2] for r in table["data"])
+    assert missing["headers"] == ["missing concept", "sessions", "asked"]
+    insured = next(r for r in missing["data"] if r[0] == "insurance")  # not covered, by concept
+    assert insured[1] == 2 and "home insurance" in insured[2]
     lead = insurance[3]
     suggested = eddie.predict(lead, api_name="/inbox_suggest")
     assert suggested and insurance[4].startswith(suggested)
     assert eddie.predict(lead, "credit_card_apply", api_name="/inbox_add_similar").startswith("Added")
     assert lead in eddie.predict("credit_card_apply", api_name="/load_problem")[5].splitlines()
-    table, _ = eddie.predict(api_name="/inbox")
+    table, _, _ = eddie.predict(api_name="/inbox")
     assert all(lead not in (r[3], *r[5].splitlines()) for r in table["data"])
 
     tax = "can I pay my council tax with a cheque"
@@ -196,7 +199,7 @@ def test_the_unanswered_inbox_to_a_similar_question_or_a_new_problem(live_admin:
     answer = "We do not accept cheques for council tax; pay by bank transfer."
     values = [pid, *place, std, similar, answer, tags]
     _save(eddie, values)
-    table, _ = eddie.predict(api_name="/inbox")
+    table, _, _ = eddie.predict(api_name="/inbox")
     assert all(tax not in (r[3], *r[5].splitlines()) for r in table["data"])
 
 
