@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,18 +71,29 @@ class GateReport:
     candidate_accuracy: float
     max_drop: float
     misses: list[Miss] = field(default_factory=list)
+    # The teller's own decision on the same questions (issue #17): answered with another problem.
+    live_wrong_answers: float | None = None
+    candidate_wrong_answers: float | None = None
 
     @property
     def passed(self) -> bool:
         if self.live_accuracy is None:
             return True
-        return self.live_accuracy - self.candidate_accuracy <= self.max_drop + 1e-9
+        if self.live_accuracy - self.candidate_accuracy > self.max_drop + 1e-9:
+            return False
+        if self.live_wrong_answers is None or self.candidate_wrong_answers is None:
+            return True
+        return self.candidate_wrong_answers - self.live_wrong_answers <= self.max_drop + 1e-9
 
     def summary(self) -> str:
         live = "n/a" if self.live_accuracy is None else f"{self.live_accuracy:.1%}"
         verdict = "passed" if self.passed else "BLOCKED"
+        wrong = ""
+        if self.candidate_wrong_answers is not None:
+            was = "n/a" if self.live_wrong_answers is None else f"{self.live_wrong_answers:.1%}"
+            wrong = f", wrong answers {self.candidate_wrong_answers:.1%} (live {was})"
         return (
-            f"regression gate {verdict}: top-1 {self.candidate_accuracy:.1%} (live {live}) "
+            f"regression gate {verdict}: top-1 {self.candidate_accuracy:.1%} (live {live}){wrong} "
             f"on {self.questions} questions, allowed drop {self.max_drop:.1%}"
         )
 
@@ -91,18 +103,28 @@ def top1(retriever: Retriever, text: str) -> str | None:
     return best.ref.problem.id if best is not None else None
 
 
+# The problem the teller would answer ``text`` with on a retriever (None: it would not answer).
+Answerer = Callable[[Retriever, str], str | None]
+
+
 def run_gate(
     candidate: Retriever,
     live: Retriever | None,
     questions: list[RegressionQuestion],
     max_drop: float,
+    answered: Answerer | None = None,
 ) -> GateReport:
-    """Compare top-1 accuracy; held-back questions the live index contains verbatim are skipped."""
+    """Compare top-1 accuracy; held-back questions the live index contains verbatim are skipped.
+
+    With ``answered`` (the teller's whole decision), also compare how often each version would
+    *answer* a question with a problem that is not its own: that rate may not rise by more than
+    ``max_drop`` either.
+    """
     indexed_live = (
         {normalise(q) for ref in live.refs for q in ref.problem.questions} if live is not None else set()
     )
     fair = [q for q in questions if q.source == "golden" or normalise(q.text) not in indexed_live]
-    right_candidate = right_live = 0
+    right_candidate = right_live = wrong_candidate = wrong_live = 0
     misses: list[Miss] = []
     for question in fair:
         got = top1(candidate, question.text)
@@ -111,13 +133,20 @@ def run_gate(
         right_live += was == question.problem_id
         if got != question.problem_id:
             misses.append(Miss(question.text, question.problem_id, got, was))
+        if answered is not None:
+            wrong_candidate += answered(candidate, question.text) not in (None, question.problem_id)
+            if live is not None:
+                wrong_live += answered(live, question.text) not in (None, question.problem_id)
     total = len(fair)
+    checked = answered is not None and total > 0
     return GateReport(
         questions=total,
         live_accuracy=(right_live / total if total else 1.0) if live is not None else None,
         candidate_accuracy=right_candidate / total if total else 1.0,
         max_drop=max_drop,
         misses=misses,
+        live_wrong_answers=wrong_live / total if checked and live is not None else None,
+        candidate_wrong_answers=wrong_candidate / total if checked else None,
     )
 
 

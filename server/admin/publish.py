@@ -32,7 +32,10 @@ from knowledge.versions import (
     split_holdout,
 )
 from server.admin.follow import activate_and_serve
-from server.runtime import Runtime, open_retriever
+from server.brain.brain import Brain
+from server.brain.memory import MemoryStore
+from server.brain.policy import Decision
+from server.runtime import Runtime, open_retriever, policy_config
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,9 @@ class Publisher:
             try:
                 self._still_live(base, "publish")
                 candidate = open_retriever(index, settings, version)
-                report = run_gate(candidate, self._live(base), held + golden, admin.max_accuracy_drop)
+                report = run_gate(
+                    candidate, self._live(base), held + golden, admin.max_accuracy_drop, self._answered
+                )
                 if not report.passed:
                     log.info("publish blocked by the regression gate", extra={"misses": len(report.misses)})
                     raise PublishBlocked(report)
@@ -107,6 +112,12 @@ class Publisher:
                 raise
             log.info("knowledge published", extra={"version": version})
             return Published(version, report)
+
+    def _answered(self, retriever: Retriever, text: str) -> str | None:
+        """The problem the teller (its whole decision, on ``retriever``) answers ``text`` with."""
+        brain = Brain(retriever, policy_config(self._runtime.settings), MemoryStore(max_sessions=1))
+        reply = brain.respond("regression-gate", text)
+        return reply.citations[0].problem_id if reply.decision is Decision.ANSWER else None
 
     def _still_live(self, base: Live | None, what: str) -> None:
         """Fail early (before the slow gate) when the live version already moved."""
