@@ -246,7 +246,9 @@ class ConceptCheck:
 
     def __init__(self, refs: Sequence[ProblemRef], matcher: LexiconMatcher) -> None:
         self._matcher = matcher
-        self._profiles = {ref.problem.id: self._profile(ref) for ref in refs}
+        self._refs = {ref.problem.id: ref for ref in refs}
+        # Profiled on first use (a few problems per question): opening a version stays fast.
+        self._profiles: dict[str, ConceptProfile] = {}
 
     def _profile(self, ref: ProblemRef) -> ConceptProfile:
         problem = ref.problem
@@ -270,7 +272,10 @@ class ConceptCheck:
         return ConceptProfile(frozenset(mentioned), frozenset(core), frozenset(products))
 
     def profile(self, problem_id: str) -> ConceptProfile | None:
-        return self._profiles.get(problem_id)
+        found = self._profiles.get(problem_id)
+        if found is None and problem_id in self._refs:
+            found = self._profiles[problem_id] = self._profile(self._refs[problem_id])
+        return found
 
     def mentions(self, text: str) -> list[Mention]:
         return self._matcher.mentions(text)
@@ -280,7 +285,7 @@ class ConceptCheck:
 
         ``dense``: the question's similarity to the problem's questions (retrieval's).
         """
-        profile = self._profiles.get(problem_id)
+        profile = self.profile(problem_id)
         if profile is None:
             return None
         for concept in sorted(key_concepts(mentions)):
@@ -298,13 +303,15 @@ class ConceptCheck:
     def uncovered(self, mentions: Sequence[Mention]) -> list[str]:
         """The question's key concepts that no problem of this version mentions ("mortgage")."""
         return sorted(
-            c for c in key_concepts(mentions) if not any(c in p.mentioned for p in self._profiles.values())
+            c
+            for c in key_concepts(mentions)
+            if not any(c in p.mentioned for p in map(self.profile, self._refs) if p is not None)
         )
 
     def same_action(self, mentions: Sequence[Mention], problem_id: str) -> bool:
         """The problem's questions name an action the question names (or the question names none)."""
         asked = {m.word.word for m in mentions if m.kind is WordKind.INTENT}
-        profile = self._profiles.get(problem_id)
+        profile = self.profile(problem_id)
         return not asked or (profile is not None and bool(asked & profile.mentioned))
 
     def anchored(self, text: str, mentions: Sequence[Mention]) -> bool:
