@@ -6,15 +6,34 @@ in the comment: the test fails if it comes back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from knowledge.embeddings import Embedder
 from server.brain.brain import BrainReply
 from server.brain.policy import Decision, Reason
-from server.runtime import Runtime
+from server.runtime import Runtime, open_runtime
+from tests.conftest import make_settings
 
 
-def ask(runtime: Runtime, text: str, session: str = "trust") -> BrainReply:
-    return runtime.brain.respond(session, text)
+@pytest.fixture(scope="module")
+def runtime(
+    tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path, embedder: Embedder
+) -> Iterator[Runtime]:
+    """One runtime for the module: every test talks in sessions of its own."""
+    settings = make_settings(tmp_path_factory.mktemp("trust"))
+    settings.knowledge.index_dir = demo_index_dir
+    rt = open_runtime(settings, embedder=embedder)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def ask(runtime: Runtime, text: str, session: str | None = None) -> BrainReply:
+    return runtime.brain.respond(session or f"alone-{text}", text)
 
 
 def cited(reply: BrainReply) -> list[str]:
