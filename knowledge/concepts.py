@@ -102,6 +102,7 @@ ANCHOR_ATTRIBUTES = KEY_ATTRIBUTES | {
     "reverted",
     "personal details",
 }
+MONEY_ACTIONS = frozenset({"top up", "withdraw", "transfer", "deposit", "exchange", "repay", "borrow"})
 ANCHOR_INTENTS = frozenset(
     {
         "top up",
@@ -291,6 +292,13 @@ class ConceptCheck:
         for concept in sorted(key_concepts(mentions)):
             if concept not in profile.mentioned:
                 return Conflict("unsupported_concept", concept)
+        for m in mentions:  # a money movement the question asks about ("top up") the problem never names
+            if (
+                m.kind is WordKind.INTENT
+                and m.word.word in MONEY_ACTIONS
+                and m.word.word not in profile.mentioned
+            ):
+                return Conflict("unsupported_action", m.word.word)
         if dense >= PARAPHRASE_DENSE:
             return None
         words = {m.word.word for m in mentions} | key_concepts(mentions)
