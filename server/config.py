@@ -73,6 +73,7 @@ class BrainSettings(BaseModel):
     check_domain: bool = True
     check_concepts: bool = True
     unanchored_min_confidence: float = 0.9
+    own_data_min_confidence: float = 0.9  # "what's my balance?": answered from the knowledge only this sure
     memory_turns: int = 12
     retrieval: RetrievalWeights = Field(default_factory=RetrievalWeights)
 

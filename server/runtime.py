@@ -68,6 +68,7 @@ def policy_config(settings: Settings) -> PolicyConfig:
         check_domain=b.check_domain,
         check_concepts=b.check_concepts,
         unanchored_min_confidence=b.unanchored_min_confidence,
+        own_data_min_confidence=b.own_data_min_confidence,
     )
 
 

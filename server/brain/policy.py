@@ -29,6 +29,7 @@ class Reason(StrEnum):
     NOT_COVERED = "not_covered"  # about banking, but no approved problem answers it
     SECURITY = "security"  # freeze, block, unlock an account: a person acts on it, first
     FOLLOW_UP = "follow_up"  # a follow-up the conversation does not settle: asked to say more
+    ACCOUNT_DATA = "account_data"  # the customer's own live data, which only a person can look up
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class PolicyConfig:
     unanchored_min_confidence: float = 0.9  # no banking word: in the domain only when this sure
     check_concepts: bool = True  # the answer check (knowledge.concepts); off = nearest answers
     check_domain: bool = True  # refuse only off-domain lines; off = refuse whatever is unsure
+    own_data_min_confidence: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,12 @@ def decide(
     pair = _ambiguous(retrieval, config) if grounded else None
     if pair is not None:
         return Verdict(Decision.CLARIFY, Reason.AMBIGUOUS, pair)
-    if best is not None and retrieval.confidence >= config.answer_threshold:
+    # The customer's own data: answered from the knowledge ("it's on Home in the app") only when sure.
+    threshold = config.own_data_min_confidence if signals.own_data else config.answer_threshold
+    if best is not None and retrieval.confidence >= threshold:
         return Verdict(Decision.ANSWER, Reason.CONFIDENT, (best,))
+    if assessment.in_domain and signals.own_data:
+        return Verdict(Decision.HANDOFF, Reason.ACCOUNT_DATA)
     if assessment.in_domain:
         missing = assessment.conflict.concept if assessment.conflict is not None else None
         return Verdict(Decision.HANDOFF, Reason.NOT_COVERED, missing=missing)

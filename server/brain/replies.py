@@ -16,6 +16,10 @@ HANDOFF_LINES = {
         "is handled properly."
     ),
     Reason.URGENT: "I'm also connecting you with a colleague right now.",
+    Reason.ACCOUNT_DATA: (
+        "I can't see your account from here, so I can't look that up myself. A colleague can check "
+        "it with you: I've asked one to join us."
+    ),
     Reason.SECURITY: (
         "A colleague needs to do this with you, so I'm connecting you with one right now, "
         "ahead of other questions. Please stay with me."

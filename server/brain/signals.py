@@ -64,6 +64,22 @@ _SECURITY = _any(
     r"(?:put|place)\s+(?:a\s+)?(?:freeze|block|hold|stop)\s+on\s+(?:my|the)\s+"
     r"(?:whole\s+|entire\s+|bank\s+|debit\s+|credit\s+)*(?:account|card)",
 )
+# The customer's own live data ("has my rent gone out yet?", "how much do I still owe?"): the
+# teller cannot see the account, so a line it cannot answer from the knowledge goes to a person.
+_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|could|would|should)\s+i|where\s+(?:do|can|could)\s+i)\b", re.I)
+_OWN_DATA = _any(
+    r"(?:what'?s|what\s+is|what\s+are|tell\s+me|check|show\s+me|give\s+me|pull\s+up|list|find|send\s+me|"
+    r"email\s+me|post\s+me|read\s+me)\s+(?:\w+\s+){0,3}my\b",
+    r"(?:has|have|did|was|were|is|are)\s+(?:my|the)\s+(?:\w+\s+){0,4}(?:yet|today|this\s+month|last\s+week|"
+    r"right\s+now|at\s+the\s+moment|gone\s+(?:out|in|through)|go\s+(?:out|in|through)|arrived|come\s+in|"
+    r"cleared|been\s+paid)",
+    r"how\s+much\s+(?:have\s+i|did\s+i|do\s+i\s+(?:still\s+)?(?:owe|have)|is\s+left|more\s+can\s+i|of\s+my|"
+    r"credit\s+have\s+i|money\s+have\s+i|can\s+i\s+still)",
+    r"which\s+\w+(?:\s+\w+)?\s+do\s+i\s+have",
+    r"do\s+i\s+have\s+(?:any|enough)",
+    r"(?:was|were)\s+i\s+(?:charged|paid|refunded)",
+    r"when\s+is\s+my\s+next",
+)
 _NEGATIVE = _any(
     r"angry",
     r"furious",
@@ -92,6 +108,7 @@ class Signals:
     complaint: bool = False
     urgent: bool = False
     security: bool = False  # act on the account's security: freeze, block, unlock
+    own_data: bool = False  # asks for the customer's own live data (balance, payments, what is owed)
     negative: bool = False
     greeting: bool = False
     thanks: bool = False
@@ -107,6 +124,7 @@ def read_signals(text: str) -> Signals:
         complaint=bool(_COMPLAINT.search(text)),
         urgent=bool(_URGENT.search(text)),
         security=bool(_SECURITY.search(text)),
+        own_data=bool(_OWN_DATA.search(text)) and not _HOW_TO.search(text),
         negative=bool(_NEGATIVE.search(text)),
         greeting=bool(_GREETING.match(text)),
         thanks=bool(_THANKS.match(text)),

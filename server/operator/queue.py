@@ -49,6 +49,7 @@ BRAIN_REASONS: Mapping[Reason, QueueReason] = {
     Reason.LOW_CONFIDENCE: QueueReason.LOW_CONFIDENCE,
     Reason.SECURITY: QueueReason.SECURITY,
     Reason.NOT_COVERED: QueueReason.NOT_COVERED,
+    Reason.ACCOUNT_DATA: QueueReason.HANDOFF,
 }
 
 

@@ -139,3 +139,10 @@ def test_a_follow_up_the_conversation_cannot_settle_is_clarified_not_refused(run
     ask(runtime, "How do I activate my debit card?", "vague")
     reply = ask(runtime, "and what about the colour?", "vague")
     assert reply.decision is not Decision.REFUSE
+
+
+@pytest.mark.parametrize("text", ["Has my rent payment gone out yet?", "How much do I still owe on my loan?"])
+def test_the_customers_own_live_data_goes_to_a_person_not_a_near_answer(runtime: Runtime, text: str) -> None:
+    reply = ask(runtime, text)
+    assert (reply.decision, reply.reason) == (Decision.HANDOFF, Reason.ACCOUNT_DATA)
+    assert "can't see your account" in reply.text

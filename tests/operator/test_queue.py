@@ -126,6 +126,7 @@ def test_mapping_covers_every_brain_handoff_reason() -> None:
         Reason.LOW_CONFIDENCE,
         Reason.SECURITY,
         Reason.NOT_COVERED,
+        Reason.ACCOUNT_DATA,
     }
 
 
