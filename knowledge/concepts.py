@@ -259,8 +259,11 @@ class ConceptCheck:
         actions: Counter[str] = Counter()
         for mentions in per_question:
             mentioned |= _all_concepts(mentions)
+            # Core: the actions and the non-product key concepts most questions share (a product is
+            # the retrieval's to weigh: "card" alone may mean the debit or the credit card).
+            not_products = [m for m in mentions if m.word.entity_type != "product"]
             actions.update(
-                {m.word.word for m in mentions if m.kind is WordKind.INTENT} | key_concepts(mentions)
+                {m.word.word for m in mentions if m.kind is WordKind.INTENT} | key_concepts(not_products)
             )
         context = " ".join([problem.answer, ref.scenario_name, ref.product_name])
         mentioned |= _all_concepts(self._matcher.mentions(context))

@@ -109,6 +109,8 @@ def decide(
     if (signals.greeting or signals.thanks) and retrieval.confidence < config.answer_threshold:
         return Verdict(Decision.CLARIFY, Reason.SMALL_TALK)
     if config.check_domain and not assessment.in_domain:
+        if low_confidence_streak + 1 >= config.low_confidence_handoff_after:
+            return Verdict(Decision.HANDOFF, Reason.LOW_CONFIDENCE)  # refused twice: a person looks
         return Verdict(Decision.REFUSE, Reason.OUT_OF_SCOPE)
     pair = _ambiguous(retrieval, config) if grounded else None
     if pair is not None:

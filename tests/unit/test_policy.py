@@ -65,6 +65,12 @@ def test_an_off_domain_line_is_refused_even_when_retrieval_is_sure() -> None:
     assert (verdict.decision, verdict.reason) == (Decision.REFUSE, Reason.OUT_OF_SCOPE)
 
 
+def test_refused_twice_in_a_row_a_person_looks() -> None:
+    """In case the domain check is wrong about this customer: the second refusal is a hand-off."""
+    verdict = decide(Signals(), fake_retrieval(0.1, FAR, in_domain=False), 1, CONFIG)
+    assert (verdict.decision, verdict.reason) == (Decision.HANDOFF, Reason.LOW_CONFIDENCE)
+
+
 def test_without_the_domain_check_low_confidence_refuses_then_hands_off() -> None:
     config = PolicyConfig(answer_threshold=0.5, check_domain=False)
     assessment = fake_retrieval(0.1, FAR, in_domain=False)
