@@ -103,6 +103,11 @@ TARGETS: dict[str, str] = {
 CLUSTER_ENV = {
     "TELLER_VOICE__MAX_SESSIONS": "64",  # the benchmark, not the cap, finds the limit
     "TELLER_VOICE__MAX_SESSIONS_PER_IP": "128",  # every bench customer comes from 127.0.0.1
+    # ... and so does every /ask and every grant: the abuse limits would measure themselves
+    "TELLER_LIMITS__ASK_PER_IP": '{"rate": 10000, "burst": 10000}',
+    "TELLER_LIMITS__ASK_PER_SESSION": '{"rate": 10000, "burst": 10000}',
+    "TELLER_LIMITS__SESSION_PER_IP": '{"rate": 10000, "burst": 10000}',
+    "TELLER_LIMITS__SIGNALLING_PER_IP": '{"rate": 10000, "burst": 10000}',
 }
 OPERATOR, OPERATOR_PASSWORD = "bench-operator", "bench-operator-password"
 RELAY_QUESTION = "My card still has not arrived. What should I do?"

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from server.cli_security import add_audit_commands, add_user_commands, cli_actor, open_store
 from server.config import Settings, load_settings
 from server.logs import configure_logging
 
@@ -36,6 +37,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.limits.ws_size import WS_MAX_SIZE
     from server.runtime import open_runtime
 
     runtime = open_runtime(settings, build_if_missing=True)
@@ -45,6 +47,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.server.port,
         log_config=None,
         ws="websockets-sansio",
+        ws_max_size=WS_MAX_SIZE,  # the largest legal message: bigger ones are refused before the app
         forwarded_allow_ips=settings.server.forwarded_allow_ips,
     )
     runtime.close()
@@ -84,35 +87,31 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
     from server.auth.service import store_engine
     from server.auth.users import Role, UserDirectory, UserError
-    from server.store.store import Store
 
     password = os.environ.get("TELLER_NEW_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
-    store = Store.from_url(settings.store.url)
-    try:
-        UserDirectory(store_engine(store)).add(args.name, Role(args.role), password)
-    except UserError as exc:
-        print(f"teller user add: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    with open_store(settings) as store:
+        try:
+            UserDirectory(store_engine(store), audit_key=store.audit_key).add(
+                args.name, Role(args.role), password, actor=cli_actor()
+            )
+        except UserError as exc:
+            print(f"teller user add: {exc}", file=sys.stderr)
+            return 2
     print(f"added {args.role} {args.name}")
     return 0
 
 
 def _tickets_export(args: argparse.Namespace, settings: Settings) -> int:
-    from server.store.store import create_store_engine
     from server.store.tickets import TicketStore
 
-    engine = create_store_engine(settings.store.url)
-    try:
+    with open_store(settings) as store:
         if args.out:
             with open(args.out, "w", encoding="utf-8") as out:
-                count = TicketStore(engine).export(out, args.session)
+                count = TicketStore(store.engine).export(out, args.session)
             print(f"exported {count} tickets to {args.out}", file=sys.stderr)
         else:
-            TicketStore(engine).export(sys.stdout, args.session)
-    finally:
-        engine.dispose()
+            count = TicketStore(store.engine).export(sys.stdout, args.session)
+        store.audit(cli_actor(), "tickets.export", args.session, tickets=count, to_file=bool(args.out))
     return 0
 
 
@@ -219,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("name")
     user_add.add_argument("--role", required=True, choices=["operator", "supervisor", "editor", "admin"])
     user_add.set_defaults(run=_user_add)
+    add_user_commands(user_commands)
 
     tickets = commands.add_parser("tickets", help="hand-off and close tickets")
     ticket_commands = tickets.add_subparsers(dest="tickets_command", required=True)
@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--session", help="only this session's tickets")
     export.add_argument("--out", help="write to this file instead of stdout")
     export.set_defaults(run=_tickets_export)
+
+    add_audit_commands(commands)
 
     db = commands.add_parser("db", help="the store's schema (Alembic migrations)")
     db_commands = db.add_subparsers(dest="db_command", required=True)

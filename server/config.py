@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -99,7 +99,9 @@ class VoiceSettings(BaseModel):
     video: bool = True
     idle_timeout_secs: float = 300.0
     max_sessions: int = 4
-    max_sessions_per_ip: int = 2
+    max_sessions_per_ip: int = Field(default=1, ge=1)  # one address cannot take every voice slot
+    # A call is ended politely (a closing notice, then the connection closes) after this long
+    max_session_s: float = Field(default=3600.0, gt=0)
     token_ttl_secs: int = 900
     # A page whose connection was lost picks its session up again with its token up to this long
     # after the token was issued (POST /api/v1/session/resume); 0: never
@@ -140,13 +142,57 @@ class StoreSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """Staff login: signed session cookies, CSRF, login throttling."""
+    """Staff login: server-side sessions named by signed cookies, CSRF, throttling, TOTP."""
 
-    session_max_age_s: int = 8 * 3600
+    session_max_age_s: int = Field(default=8 * 3600, gt=0)  # absolute: a login ends this long after it
+    session_idle_s: int = Field(default=1800, gt=0)  # a session unused this long ends
+    session_recheck_s: float = Field(default=2.0, gt=0)  # open consoles re-check their session this often
+    # roles that must log in with a TOTP code as well (production: admin, supervisor)
+    totp_required_roles: list[Literal["operator", "supervisor", "editor", "admin"]] = Field(
+        default_factory=list
+    )
+    totp_issuer: str = "Digital Teller"  # shown in the authenticator app
     cookie_secure: bool = False
     max_failures: int = 5
     failure_window_s: int = 300
     lockout_s: int = 300
+
+
+class RateRule(BaseModel):
+    """A token bucket: ``burst`` requests at once, refilled at ``rate`` per second."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class LimitsSettings(BaseModel):
+    """Abuse limits on the customer endpoints (README "Abuse limits"). Per-address and per-session
+    buckets of the HTTP endpoints live in Redis when ``operator.bus`` is redis (shared by workers),
+    else in the process; a websocket's own buckets always live with its session."""
+
+    backend: Literal["auto", "memory", "redis"] = "auto"  # auto: redis exactly when operator.bus is
+    ask_per_ip: RateRule = RateRule(rate=5.0, burst=60)  # POST /api/v1/ask
+    ask_per_session: RateRule = RateRule(rate=0.5, burst=10)
+    feedback_per_ip: RateRule = RateRule(rate=1.0, burst=20)  # POST /api/v1/feedback
+    feedback_per_session: RateRule = RateRule(rate=0.1, burst=5)
+    session_per_ip: RateRule = RateRule(rate=0.5, burst=20)  # GET /api/v1/session and /session/resume
+    signalling_per_ip: RateRule = RateRule(rate=5.0, burst=60)  # WebRTC offers and ICE patches
+    ws_messages: RateRule = RateRule(rate=100.0, burst=200)  # every websocket message (10 ms audio: 100/s)
+    ws_audio_s: RateRule = RateRule(rate=1.5, burst=5)  # seconds of websocket audio a second (real time: 1)
+    client_messages: RateRule = RateRule(rate=2.0, burst=20)  # text/human/feedback messages of a session
+    # /ask tokens (and voice tokens used for /ask) are accepted this long after they were issued
+    ask_token_ttl_s: int = Field(default=3600, ge=60)
+    # Staff logins hashing a password at once (argon2 costs memory and CPU); beyond it: 503 at once
+    max_concurrent_logins: int = Field(default=4, ge=1)
+
+
+class AuditSettings(BaseModel):
+    """The audit hash chain's key comes from the environment only: ``TELLER_AUDIT_KEY``."""
+
+    require_key: bool = False  # true: refuse to start without TELLER_AUDIT_KEY (production)
+    dev_key_file: Path = Path("var/audit.key")  # without the key (development): made once, kept here
 
 
 class AdminSettings(BaseModel):
@@ -243,12 +289,15 @@ class Settings(BaseSettings):
     avatar: AvatarSettings = Field(default_factory=AvatarSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     operator: OperatorSettings = Field(default_factory=OperatorSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     secret_key: SecretStr | None = None
+    audit_key: SecretStr | None = None  # TELLER_AUDIT_KEY: signs the audit hash chain
 
     @classmethod
     def settings_customise_sources(
@@ -279,6 +328,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: a config file must hold a mapping")
     if "secret_key" in data:
         raise ValueError(f"{path}: secrets belong in the environment (TELLER_SECRET_KEY), not in a file")
+    if "audit_key" in data:
+        raise ValueError(f"{path}: the audit key belongs in the environment (TELLER_AUDIT_KEY)")
     if isinstance(data.get("llm"), dict) and "api_key" in data["llm"]:
         raise ValueError(f"{path}: the LLM api key belongs in the environment (TELLER_LLM__API_KEY)")
     if isinstance(data.get("turn"), dict) and "secret" in data["turn"]:

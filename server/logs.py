@@ -1,4 +1,4 @@
-"""Structured JSON logs that never carry PII."""
+"""Logs that never carry PII: structured JSON, or plain text masked the same way."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from server.brain.pii import mask_pii
+from server.brain.pii import mask_pii, mask_values
 
+_PLAIN = (str, int, float, bool, dict, list, tuple, type(None))  # masked where they are strings
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -25,10 +26,21 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = mask_pii(value) if isinstance(value, str) else value
+                entry[key] = mask_values(value) if isinstance(value, _PLAIN) else mask_pii(str(value))
         if record.exc_info:
             entry["error"] = mask_pii(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
+
+
+class MaskedTextFormatter(logging.Formatter):
+    """Plain-text lines (``logging.json: false``), masked like the JSON ones: the whole line,
+    message and traceback included."""
+
+    def __init__(self, fmt: str = "%(levelname)s %(name)s %(message)s") -> None:
+        super().__init__(fmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return str(mask_pii(super().format(record)))
 
 
 def _route_loguru(level: str) -> None:
@@ -45,9 +57,7 @@ def _route_loguru(level: str) -> None:
 
 def configure_logging(level: str = "INFO", json_format: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if json_format else logging.Formatter("%(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_format else MaskedTextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -15,6 +15,7 @@ from server.brain.llm import ChatClient, GenerativeWriter, llm_config
 from server.brain.memory import MemoryStore
 from server.brain.policy import PolicyConfig
 from server.config import AnswerMode, Settings
+from server.store.audit import settings_audit_key
 from server.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -104,5 +105,5 @@ def open_runtime(
         MemoryStore(max_turns=settings.brain.memory_turns),
         writer,
     )
-    store = Store.from_url(settings.store.url)
+    store = Store.from_url(settings.store.url, audit_key=settings_audit_key(settings))
     return Runtime(settings=settings, index=index, brain=brain, store=store, writer=writer)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.admin.follow import VersionFollower
+from server.auth.revocations import listener_task
 from server.auth.service import StaffAuth
 from server.cluster.identity import WorkerIdentity
 from server.operator.bus_factory import open_operator_bus
@@ -40,7 +41,7 @@ class AppServices:
     operators: OperatorHub
     operator_speech: OperatorTranscriber
     voice: VoiceRuntime
-    background: list[asyncio.Task[None]]  # knowledge follower, speech-cache warmer
+    background: list[asyncio.Task[None]]  # knowledge follower, speech-cache warmer, session notices
     cluster: ClusterMember | None = None  # this worker in the session registry; None: one process
 
     async def aclose(self) -> None:
@@ -113,9 +114,12 @@ def open_services(rt: Runtime, worker: WorkerIdentity | None = None) -> AppServi
             name="speech-cache-warmer",
         ),
     ]
+    staff = StaffAuth.from_settings(settings, rt.store)
+    if (notices := listener_task(settings, staff.sessions.notify_user)) is not None:
+        tasks.append(notices)  # other workers' logouts and `teller user` changes wake consoles here
     return AppServices(
         runtime=rt,
-        staff=StaffAuth.from_settings(settings, rt.store),
+        staff=staff,
         feedback=FeedbackStore(rt.store.engine),
         tickets=tickets,
         operators=hub,

@@ -46,12 +46,16 @@ def teller_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[subpro
         proc.wait(timeout=30)
 
 
-def ask(client: TestClient, text: str, session_id: str | None = None) -> dict[str, object]:
-    """One ``POST /api/v1/ask`` that must succeed; its JSON."""
+def ask(
+    client: TestClient, text: str, session_id: str | None = None, token: object = None
+) -> dict[str, object]:
+    """One ``POST /api/v1/ask`` that must succeed; its JSON. ``token``: the conversation's (the
+    ``token`` of its first reply), which a later question of it must carry."""
     body: dict[str, object] = {"text": text}
     if session_id:
         body["session_id"] = session_id
-    response = client.post("/api/v1/ask", json=body)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.post("/api/v1/ask", json=body, headers=headers)
     assert response.status_code == 200, response.text
     data: dict[str, object] = response.json()
     return data

@@ -19,6 +19,8 @@ import numpy as np
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from server.voice.transport.tokens import ws_subprotocols
+
 AUDIO_TAG = b"A"
 SPEECH_RMS = 200.0  # PCM16 RMS above this is speech, below it the avatar's silence
 
@@ -137,7 +139,10 @@ class CustomerProbe(_SocketClient):
         self.session_id = grant["session_id"]
         self.worker = grant.get("worker")
         signalling = grant.get("signalling_url") or ""
-        await self._open(f"{_ws_base(self.base_url)}{signalling}/api/v1/ws?token={grant['token']}")
+        # the token goes as a subprotocol, never in the URL
+        await self._open(
+            f"{_ws_base(self.base_url)}{signalling}/api/v1/ws", subprotocols=ws_subprotocols(grant["token"])
+        )
         try:
             await self.heard.event(lambda e: e["type"] in ("session", "_closed"), 30)
             if self.closed:

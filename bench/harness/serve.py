@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from server.app import create_app
 from server.config import Settings, load_settings
 from server.devcluster.process import free_port
+from server.limits.ws_size import WS_MAX_SIZE
 from server.runtime import Runtime, open_runtime
 
 START_TIMEOUT_S = 120  # a busy machine can take long to import and start the app's lifespan
@@ -51,7 +52,16 @@ def serve_app(
     """
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, log_config=None, lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level=log_level,
+            log_config=None,
+            lifespan="on",
+            ws="websockets-sansio",  # as `teller serve`
+            ws_max_size=WS_MAX_SIZE,
+        )
     )
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
@@ -62,6 +72,7 @@ def serve_app(
         if time.monotonic() > deadline:
             raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT_S} s")
         time.sleep(0.05)
+    app.state.serve_loop = server.servers[0].get_loop()  # tests await the app's own coroutines on it
     try:
         if load_voice:
             _load_voice_models(server, app)
@@ -82,8 +93,14 @@ class Served:
 @contextmanager
 def serve(**voice: Any) -> Iterator[Served]:
     with tempfile.TemporaryDirectory(prefix="teller-bench-") as tmp:
+        unlimited = {"rate": 1e6, "burst": 1_000_000}  # every bench client is 127.0.0.1
+        limits = {
+            name: unlimited
+            for name in ("ask_per_ip", "ask_per_session", "session_per_ip", "signalling_per_ip")
+        }
         settings = load_settings(
             store={"url": f"sqlite:///{tmp}/bench.db"},
+            limits={**load_settings().limits.model_dump(), **limits},
             voice={
                 **load_settings().voice.model_dump(),
                 "max_sessions": 8,

@@ -16,8 +16,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.app_state import app_services
-from server.auth.deps import current_session
+from server.auth.deps import read_session
 from server.auth.service import StaffAuth, staff_auth
+from server.auth.sessions import StaffSession
 from server.auth.tokens import SESSION_COOKIE
 from server.auth.users import Role
 from server.runtime import Runtime
@@ -39,7 +40,7 @@ class LazyAdmin:
         if scope["type"] not in ("http", "websocket"):
             return
         conn = HTTPConnection(scope)
-        denied = self._deny(conn)
+        denied = self._deny(conn, await read_session(conn))
         if denied is not None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401})
@@ -55,8 +56,7 @@ class LazyAdmin:
         await app(scope, receive, send)
 
     @staticmethod
-    def _deny(conn: HTTPConnection) -> Response | None:
-        session = current_session(conn)
+    def _deny(conn: HTTPConnection, session: StaffSession | None) -> Response | None:
         if session is None:
             if conn.scope.get("method") == "GET" and "/gradio_api/" not in conn.url.path:
                 return RedirectResponse(f"/login?next={PATH}/", status_code=303)
@@ -76,7 +76,7 @@ class LazyAdmin:
         import gradio as gr
 
         def user_of(request: Any) -> str | None:
-            session = auth.signer.read(request.cookies.get(SESSION_COOKIE))
+            session = auth.session_of(request.cookies.get(SESSION_COOKIE))
             return session.user.name if session is not None and session.user.role in ADMIN_ROLES else None
 
         holder = FastAPI()

@@ -133,7 +133,9 @@ class AdminService:
     def export(self, user: StaffUser, fmt: Format, source: str = "draft") -> bytes:
         self.require(user, EDITORS)
         kb = self.draft(user).kb if source == "draft" else self.releases.source(self.live_version())
-        return export_kb(kb, fmt)
+        data = export_kb(kb, fmt)
+        self.runtime.store.audit(user.name, "kb.export", format=str(fmt), source=source, bytes=len(data))
+        return data
 
     def preview_import(self, user: StaffUser, data: bytes, fmt: Format) -> tuple[KnowledgeBase, KbDiff]:
         draft = self.draft(user)

@@ -46,7 +46,7 @@ def tree_rows(kb: KnowledgeBase, query: str = "") -> list[list[str]]:
 
 def build_blocks(service: AdminService, auth: StaffAuth) -> Any:  # noqa: PLR0915 (one layout)
     def who(request: gr.Request) -> StaffUser:
-        session = auth.signer.read(request.cookies.get(SESSION_COOKIE))
+        session = auth.session_of(request.cookies.get(SESSION_COOKIE))
         if session is None:
             raise gr.Error("your login expired; reload the page")
         return session.user

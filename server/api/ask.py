@@ -1,4 +1,8 @@
-"""``POST /api/v1/ask``: a text question in, a grounded decision out."""
+"""``POST /api/v1/ask``: a text question in, a grounded decision out.
+
+The reply carries the conversation's signed ``token``; later questions of that conversation send
+it as ``Authorization: Bearer <token>`` (``server.api.customer_auth``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.api.customer_auth import ask_session, issue_token
 from server.app_state import app_services
-from server.turns import citation_dicts, new_session_id, take_text_turn
+from server.limits.guard import client_address
+from server.turns import citation_dicts, take_text_turn
 
 router = APIRouter(prefix="/api/v1")
 
@@ -43,6 +49,8 @@ class CitationOut(BaseModel):
 
 class AskResponse(BaseModel):
     session_id: str
+    token: str  # send it as "Authorization: Bearer <token>" with the next /ask and /feedback
+    expires_in: int
     decision: Literal["answer", "clarify", "handoff", "refuse"]
     text: str
     confidence: float
@@ -55,12 +63,17 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
     # built back on the event loop, saving FastAPI's second thread hop for a sync route.
     services = app_services(request)
     rt = services.runtime
-    session_id = body.session_id or new_session_id()
+    limits = services.voice.limits
+    await limits.check("ask_per_ip", client_address(request))
+    session_id = await ask_session(request, body.session_id)
+    await limits.check("ask_per_session", session_id)
     reply = await run_in_threadpool(
         partial(take_text_turn, rt.brain, rt.store, session_id, body.text, tickets=services.tickets)
     )
     return AskResponse(
         session_id=session_id,
+        token=issue_token(request, session_id),
+        expires_in=limits.settings.ask_token_ttl_s,
         decision=reply.decision.value,
         text=reply.text,
         confidence=reply.confidence,

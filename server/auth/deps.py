@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request, status
 from starlette.requests import HTTPConnection
 
 from server.auth.service import staff_auth
-from server.auth.tokens import SESSION_COOKIE, StaffSession, csrf_matches
+from server.auth.sessions import StaffSession
+from server.auth.tokens import SESSION_COOKIE, csrf_matches
 from server.auth.users import Role, StaffUser
 
 CSRF_HEADER = "x-csrf-token"
 
 
 def current_session(conn: HTTPConnection) -> StaffSession | None:
-    """The staff session carried by the signed cookie; customer tokens never count."""
-    return staff_auth(conn).signer.read(conn.cookies.get(SESSION_COOKIE))
+    """Blocking: the live server-side staff session the signed cookie names (checked in the
+    store); customer tokens never count."""
+    return staff_auth(conn).session_of(conn.cookies.get(SESSION_COOKIE))
+
+
+async def read_session(conn: HTTPConnection) -> StaffSession | None:
+    """``current_session`` off the event loop."""
+    auth = staff_auth(conn)
+    return await asyncio.to_thread(auth.session_of, conn.cookies.get(SESSION_COOKIE))
 
 
 def require_role(*roles: Role) -> Callable[[Request], Awaitable[StaffUser]]:
@@ -28,7 +37,7 @@ def require_role(*roles: Role) -> Callable[[Request], Awaitable[StaffUser]]:
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> StaffUser:
-        session = current_session(request)
+        session = await read_session(request)
         if session is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "staff login required")
         if allowed and session.user.role not in allowed:

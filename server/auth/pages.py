@@ -22,6 +22,8 @@ def login_page(csrf: str, next_path: str, error: str = "") -> str:
 <label for="username">User name</label><input id="username" name="username" autocomplete="username" required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
+<label for="code">One-time code (if your account has one)</label>
+<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="8">
 <button type="submit">Log in</button></form></body></html>"""
 
 

@@ -1,21 +1,20 @@
-"""Signed, expiring staff session cookies and the CSRF tokens bound to them."""
+"""Signed, expiring staff session cookies (carrying a server-side session's token) and CSRF checks."""
 
 from __future__ import annotations
 
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from server.auth.users import Role, StaffUser
+from server.auth.sessions import StaffSession
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "teller_staff"
 LOGIN_CSRF_COOKIE = "teller_login_csrf"
-_SESSION_SALT = "teller.staff-session.v1"
+_SESSION_SALT = "teller.staff-session.v2"  # v1 carried name and role: those cookies are void
 _LOGIN_SALT = "teller.login-csrf.v1"
 _process_key: list[str] = []
 
@@ -30,12 +29,6 @@ def resolve_secret(configured: str | None) -> str:
     return _process_key[0]
 
 
-@dataclass(frozen=True)
-class StaffSession:
-    user: StaffUser
-    csrf: str
-
-
 class SessionSigner:
     """Issues and reads the staff session cookie; a token made for any other purpose fails."""
 
@@ -44,23 +37,21 @@ class SessionSigner:
         self._login = URLSafeTimedSerializer(secret, salt=_LOGIN_SALT)
         self.max_age_s = max_age_s
 
-    def issue(self, user: StaffUser) -> str:
-        return self._session.dumps({"u": user.name, "r": user.role.value, "c": secrets.token_urlsafe(24)})
+    def issue(self, session_token: str) -> str:
+        """The cookie value naming a server-side session."""
+        return self._session.dumps({"s": session_token})
 
-    def read(self, token: str | None) -> StaffSession | None:
-        if not token:
+    def read(self, cookie: str | None) -> str | None:
+        """The session token of a cookie this key signed within ``max_age_s``; None otherwise."""
+        if not cookie:
             return None
         try:
-            data = self._session.loads(token, max_age=self.max_age_s)
+            data = self._session.loads(cookie, max_age=self.max_age_s)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or set(data) != {"u", "r", "c"}:
+        if not isinstance(data, dict) or set(data) != {"s"} or not isinstance(data["s"], str):
             return None
-        try:
-            role = Role(data["r"])
-        except ValueError:
-            return None
-        return StaffSession(StaffUser(str(data["u"]), role), str(data["c"]))
+        return data["s"]
 
     def login_csrf(self) -> tuple[str, str]:
         """``(form_token, cookie_value)`` for the login form (double-submit, signed)."""

@@ -2,21 +2,33 @@
 
 Placeholders (``PLACEHOLDERS``): card -> ``[card ending 1234]`` (only the last four
 digits survive, so operators can tell cards apart), phone -> ``[phone]``, national
-id -> ``[id number]``, e-mail -> ``[email]``, account -> ``[account]``.
+id -> ``[id number]``, e-mail -> ``[email]``, account -> ``[account]``, security code
+-> ``[security code]``, expiry -> ``[expiry date]``, PIN -> ``[pin]``, date of birth ->
+``[date of birth]``.
 
 Decisions:
-* Digit sequences are read from numerals and spoken digit words (zero/oh/o/nought/nil,
-  one..nine, double/triple, plus) joined by spaces, dashes, ", ", brackets or dots.
-* CARD: 13-19 digits, Luhn-valid, not starting with 0. A Luhn-invalid 13-19 digit
-  sequence is NOT masked (there is deliberately no generic "long number" kind).
+* Digit sequences are read from numerals and spoken numbers (``server.brain.pii_words``:
+  zero/oh/o/nought/nil, one..nine, ten..nineteen, twenty..ninety with a following unit
+  ("forty one eleven" = 4111), double/triple, plus) joined by spaces, newlines, dashes,
+  slashes, commas, dots or brackets. Full-width and other Unicode digits count as digits;
+  a number run into letters ("card4111…") still counts.
+* CARD: any sequence of 12-19 digits, Luhn-valid or not (one misheard digit must not
+  leave a card in clear), unless it is a phone number written with "+"/"00". Dates
+  (``dd/mm/yyyy``) and amounts (thousands commas with a currency sign, a currency word or
+  decimals) are cut out of a sequence first; a list of long numbers is cut at ", " when
+  every part has 7+ digits ("07700 900123, 4111 …"). What is left with more than 19 digits
+  is masked whole, as one card.
 * PHONE: "+"/"plus"/"00" prefix with 7-15 digits; 10-11 digits starting with 0 (UK);
-  NANP 10 digits (3-3-4 or unbroken) or 11 starting with 1; any 10-15 digit
+  NANP 10 digits (3-3-4 or unbroken) or 11 starting with 1; any 10-11 digit
   sequence spoken entirely in words.
 * NATIONAL_ID: UK NINO, US SSN (3-2-4), or a value after "passport/ID/... number".
 * EMAIL: written, or spoken "john dot smith at gmail dot com".
 * ACCOUNT: IBAN (mod-97 checked), "12-34-56 12345678", "sort code ...", "account number ...".
+* SECURITY_CODE, EXPIRY, PIN, DATE_OF_BIRTH: only next to their keyword
+  (``server.brain.pii_keywords``).
 * Never masked: amounts (currency sign, thousands commas, decimals), dates, times,
-  percentages, ordinals, short counts and letter+digit codes such as "REF-2024-0012".
+  percentages, ordinals, short counts and letter+digit codes of up to 12 digits such as
+  "REF-2024-0012", hex identifiers (24+ hex characters, UUIDs).
 * Existing placeholders are skipped, so ``mask_pii`` is idempotent.
 
 Masked once: ``mask_pii`` returns a ``MaskedText`` (a ``str`` that went through it) and
@@ -30,28 +42,18 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from enum import StrEnum
-from itertools import product
-from typing import NamedTuple
+from itertools import pairwise, product
+from typing import Any, NamedTuple
 
-__all__ = ["PLACEHOLDERS", "MaskedText", "PiiKind", "PiiSpan", "contains_pii", "find_pii", "mask_pii"]
+from server.brain.pii_kinds import PLACEHOLDER_RE, PLACEHOLDERS, PiiKind, PiiSpan
+from server.brain.pii_patterns import regex_spans
+from server.brain.pii_words import MULT, TENS, WORD_DIGITS, WORD_RE
 
-
-class PiiKind(StrEnum):
-    CARD = "card"
-    PHONE = "phone"
-    NATIONAL_ID = "national_id"
-    EMAIL = "email"
-    ACCOUNT = "account"
-
-
-@dataclass(frozen=True, slots=True)
-class PiiSpan:
-    kind: PiiKind
-    start: int
-    end: int
+__all__ = [
+    "PLACEHOLDERS", "MaskedText", "PiiKind", "PiiSpan", "contains_pii", "find_pii", "mask_pii", "mask_values"
+]  # fmt: skip
 
 
 class MaskedText(str):
@@ -64,67 +66,34 @@ class MaskedText(str):
     __slots__ = ()
 
 
-PLACEHOLDERS: dict[PiiKind, str] = {
-    PiiKind.CARD: "[card ending {last4}]",
-    PiiKind.PHONE: "[phone]",
-    PiiKind.NATIONAL_ID: "[id number]",
-    PiiKind.EMAIL: "[email]",
-    PiiKind.ACCOUNT: "[account]",
-}
+def _normal_table() -> dict[int, int]:
+    """Unicode digits -> ASCII digits; full-width and typographic separators -> ASCII (1:1)."""
+    table = {cp: 48 + d for cp in range(0x80, 0x10000) if (d := unicodedata.decimal(chr(cp), -1)) >= 0}
+    table |= dict.fromkeys([0x00A0, 0x2007, 0x2009, 0x202F, 0x3000], 32)
+    table |= dict.fromkeys([0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2212, 0xFF0D, 0xFE63], ord("-"))
+    table |= {0xFF0C: ord(","), 0x3001: ord(","), 0xFF0E: ord("."), 0x3002: ord("."), 0xFF0F: ord("/")}
+    return table | {0xFF0B: ord("+"), 0xFF08: ord("("), 0xFF09: ord(")")}
 
-_DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-_WORD_DIGITS = {w: str(i) for i, w in enumerate(_DIGIT_NAMES)} | dict.fromkeys(
-    ["oh", "o", "nought", "nil"], "0"
-)
-_MULT = {"double": 2, "triple": 3}
+
+_NORMAL = _normal_table()
+_UNUSUAL_RE = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_NORMAL)) + "]")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_WORD_RE = re.compile(  # run on lower-cased text; trie order lets sre skip on the first char
-    r"(?:z(?:ero)|o(?:h|ne)?|n(?:ought|il|ine)|t(?:wo|hree|riple)|f(?:our|ive)|s(?:ix|even)"
-    r"|eight|double|plus)(?![a-z])"
-)
 _NUM_RE = re.compile(r"[0-9]+")
 # Every gap allowed between two digit groups, mapped to its kind (dict lookup is fast).
-_GAPS: dict[str, str] = {" " * i: "space" for i in (1, 2, 3)} | {"\t": "space", ".": "dot"}
+_SPACES = (" ", "  ", "   ", "\t", "\n", "\r\n", " \n", "\n ", "\n\n", " \r\n")
+_GAPS: dict[str, str] = dict.fromkeys(_SPACES, "space") | {".": "dot", ". ": "dot", ".\n": "dot"}
 _GAPS |= {a + d + b: "dash" for a, d, b in product(("", " "), "-–", ("", " "))}
 _GAPS |= {a + p + b: "paren" for a, p, b in product(("", " "), "()", ("", " "))}
-_GAPS |= {",": "comma", ", ": "comma", ",  ": "comma"}
+_GAPS |= {a + "/" + b: "slash" for a, b in product(("", " "), ("", " "))}
+_GAPS |= {",": "tcomma", ", ": "comma", ",  ": "comma", ",\n": "comma", " , ": "comma"}
+_DATE_SEPS = frozenset({"slash", "dot", "dash"})
 _GLUE_RE = re.compile(r"[A-Za-z][-/_][0-9]")
 _CODE_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-/_][A-Za-z0-9]+)+")
-_PLACEHOLDER_RE = re.compile(r"\[(?:card ending [0-9]{4}|phone|id number|email|account)\]")
-_EMAIL_RE = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9._%+-]+[ ]?@[ ]?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
-)
-_DOM, _DOT = r"[a-z0-9]+(?:-[a-z0-9]+)*", r"(?:\s+dot\s+|\.)"
-_TLD = r"(?:com|net|org|co|uk|io|ie|de|fr|es|it|nl|eu|info|biz|gov|edu|ac|me|us|ca|au|in|ai|app|dev)"
-_SPOKEN_DOMAIN_RE = re.compile(rf"\sat\s+{_DOM}(?:{_DOT}{_DOM})*{_DOT}{_TLD}(?![a-z0-9])")
-_SPOKEN_LOCAL_RE = re.compile(
-    r"(?<![a-z0-9._+-])[a-z0-9]+(?:(?:\s+(?:dot|underscore|dash|hyphen)\s+|[._+-])[a-z0-9]+)*$"
-)
-_STOP_RE = re.compile(  # words before "at" that start a sentence, not an address
-    r"(?:us|me|you|him|her|them|it|we|i|look|looking|home|online|here|there|is|am|are|was|be|been"
-    r"|visit|website|site|out|meet|call|email|mail|write|contact|find|stay|arrive|at)"
-)
-_IBAN_RE = re.compile(r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){11,30}\b")
-_NINO_RE = re.compile(
-    r"(?!bg|gb|nk|kn|tn|nt|zz)[a-ceghj-pr-tw-z][a-ceghj-npr-tw-z]"
-    r" ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[a-d](?![a-z0-9])"
-)
-_SORT_ACCOUNT_RE = re.compile(r"[0-9]{2}-[0-9]{2}-[0-9]{2},?[ ]{1,2}[0-9]{8}(?![\w-])")
-_CONN, _NUMBER = r"(?:\s*[:#]\s*|\s+is\s+|\s+)", r"(?:\s+(?:number|no\.?|num))?"
-_ID_HINTS = ("passport", "id", "insurance", "ni number", "security", "ssn", "licen")
-_KW_ID_RE = re.compile(
-    r"(?<![a-z])(?:passport|id|identity|identification|national\s+insurance|ni\s+number"
-    r"|social\s+security|ssn|tax\s+id|driving\s+licen[cs]e|driver'?s\s+licen[cs]e)"
-    rf"(?:\s+(?:card|document))?{_NUMBER}{_CONN}"
-    r"(?P<v>(?<![a-z0-9])[a-z]{0,3}[0-9]+(?:[ -][0-9]+)*[a-z]?)(?![a-z0-9])"
-)
-_ACCOUNT_HINTS = ("account", "acct", "a/c", "sort")
-_KW_ACCOUNT_RE = re.compile(
-    rf"(?<![a-z])(?:account|acct|a/c){_NUMBER}{_CONN}(?P<v>[0-9]{{6,10}}|[0-9]{{4}}[ -][0-9]{{4}})"
-    rf"(?![0-9])|(?<![a-z])sort\s*code{_CONN}(?P<s>[0-9]{{2}}[- ]?[0-9]{{2}}[- ]?[0-9]{{2}})(?![0-9])"
-)
+_HEX_RE = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{24,}(?![0-9A-Za-z])")
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _NANP_SHAPES = ([10], [3, 3, 4], [11], [1, 3, 3, 4])
-_Item = tuple[int, int, str]  # (start, end, digit word or "" for a numeral)
+_Item = tuple[int, int, str, str]  # (start, end, number word or "" for a numeral, "glued"/"money"/"")
+_CURRENCY_RE = re.compile(r"\s?(?:pounds?|quid|euros?|dollars?|gbp|eur|usd|k\b|m\b|bn\b|million|billion)")
 
 
 class _Tok(NamedTuple):
@@ -133,75 +102,32 @@ class _Tok(NamedTuple):
     digits: str
     spelled: bool
     plus: bool = False
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        v = ord(ch) - 48
-        total += (v * 2 - 9 if v > 4 else v * 2) if i % 2 else v
-    return total % 10 == 0
-
-
-def _iban_ok(s: str) -> bool:
-    s = s.replace(" ", "")
-    return 15 <= len(s) <= 34 and int("".join(str(int(c, 36)) for c in s[4:] + s[:4])) % 97 == 1
-
-
-def _card_ok(d: str) -> bool:
-    return 13 <= len(d) <= 19 and d[0] != "0" and _luhn(d)
-
-
-def _regex_spans(text: str, low: str, runs: list[tuple[int, int]]) -> Iterator[tuple[PiiKind, int, int]]:
-    """Pattern-based PII, in priority order (earlier wins on overlap)."""
-    if "@" in text:
-        for m in _EMAIL_RE.finditer(text):
-            yield PiiKind.EMAIL, m.start(), m.end()
-    if "at" in low:
-        for m in _SPOKEN_DOMAIN_RE.finditer(low):
-            local = _SPOKEN_LOCAL_RE.search(low, max(0, m.start() - 120), m.start())
-            if local and not _STOP_RE.fullmatch(local.group()):
-                yield PiiKind.EMAIL, local.start(), m.end()
-    for s, _e in runs:
-        if s < 2 or not (text[s - 1].isalpha() or text[s - 2].isalpha()):
-            continue
-        if text[s - 2 : s].isupper() and (s == 2 or not text[s - 3].isalnum()):
-            im = _IBAN_RE.match(text, s - 2)
-            iban = im.group() if im else ""
-            while len(iban) >= 15 and not _iban_ok(iban):
-                iban = iban.rsplit(" ", 1)[0] if " " in iban else ""
-            if len(iban) >= 15:
-                yield PiiKind.ACCOUNT, s - 2, s - 2 + len(iban)
-        for st in (s - 2, s - 3):
-            ok = st >= 0 and low[st : st + 2].isalpha() and (st == 0 or not low[st - 1].isalnum())
-            if ok and (nm := _NINO_RE.match(low, st)):
-                yield PiiKind.NATIONAL_ID, st, nm.end()
-    for s, e in runs:
-        glued = s > 0 and (text[s - 1].isalnum() or text[s - 1] in "-_")
-        if e - s == 2 and text[e : e + 1] == "-" and not glued and (sm := _SORT_ACCOUNT_RE.match(text, s)):
-            yield PiiKind.ACCOUNT, s, sm.end()
-    if any(h in low for h in _ID_HINTS):
-        for m in _KW_ID_RE.finditer(low):
-            if sum(c.isdigit() for c in m.group("v")) >= 5:
-                yield PiiKind.NATIONAL_ID, m.start("v"), m.end("v")
-    if any(h in low for h in _ACCOUNT_HINTS):
-        for m in _KW_ACCOUNT_RE.finditer(low):
-            yield PiiKind.ACCOUNT, m.start(m.lastgroup or "v"), m.end(m.lastgroup or "v")
+    glued: bool = False
+    tens: bool = False
+    money: bool = False  # after a currency sign
 
 
 def _groups(
     text: str, low: str, runs: list[tuple[int, int]], free: Callable[[int, int], bool]
 ) -> Iterator[list[_Item]]:
-    """Cheap first pass: gap-joined numerals/digit words that could hold >= 7 digits."""
+    """Cheap first pass: gap-joined numerals/number words that could hold >= 7 digits."""
     items: list[_Item] = []
     n = len(text)
+    hexes: list[tuple[int, int]] | None = None
     for s, e in runs:
         p, q = text[s - 1] if s else " ", text[e] if e < n else " "
-        if not (p.isalnum() or p in "_£$€" or q.isalnum() or q in "_%") and free(s, e):
-            items.append((s, e, ""))
-    for m in _WORD_RE.finditer(low):
+        if q == "%" or not free(s, e):
+            continue
+        glued = p.isalpha() or q.isalpha() or p == "_" or q == "_"
+        if glued:
+            if hexes is None:
+                hexes = [m.span() for m in _HEX_RE.finditer(text)]
+            if any(a <= s and e <= b for a, b in hexes):
+                continue
+        items.append((s, e, "", "glued" if glued else "money" if p in "£$€" else ""))
+    for m in WORD_RE.finditer(low):
         if not (m.start() and low[m.start() - 1].isalpha()) and free(m.start(), m.end()):
-            items.append((m.start(), m.end(), m.group()))
+            items.append((m.start(), m.end(), m.group(), ""))
     items.sort()
     group: list[_Item] = []
     weight = 0
@@ -211,34 +137,43 @@ def _groups(
                 yield group
             group, weight = [], 0
         group.append(it)
-        weight += it[1] - it[0] if not it[2] else 2 if it[2] in _MULT else 1
+        weight += (
+            it[1] - it[0] if not it[2] else 2 if it[2] in MULT or len(WORD_DIGITS.get(it[2], "")) == 2 else 1
+        )
     if weight >= 7:
         yield group
 
 
 def _tokens(text: str, group: list[_Item]) -> list[_Tok]:
-    """Fold "double"/"triple"/"plus" and "+" prefixes into digit tokens."""
+    """Fold "double"/"triple"/"plus", "+" prefixes and "forty one" into digit tokens."""
     out: list[_Tok] = []
     plus_at: int | None = None
     mult: tuple[int, int] | None = None  # (start, factor)
     last_end = -1
-    for s, e, word in group:
-        if (plus_at is not None or mult is not None) and _GAPS.get(text[last_end:s]) != "space":
+    for s, e, word, flag in group:
+        gap = _GAPS.get(text[last_end:s])
+        if (plus_at is not None or mult is not None) and gap != "space":
             plus_at, mult = None, None
         last_end = e
-        if word == "plus" or word in _MULT:
-            plus_at, mult = (s, None) if word == "plus" else (plus_at, (s, _MULT[word]))
+        if word == "plus" or word in MULT:
+            plus_at, mult = (s, None) if word == "plus" else (plus_at, (s, MULT[word]))
             continue
         if word:
-            tok = _Tok(s, e, _WORD_DIGITS[word], True)
+            digits = WORD_DIGITS[word]
+            prev = out[-1] if out else None
+            if prev and prev.tens and len(digits) == 1 and digits != "0" and gap in ("space", "dash"):
+                out[-1] = prev._replace(end=e, digits=prev.digits[0] + digits, tens=False)
+                plus_at, mult = None, None
+                continue
+            tok = _Tok(s, e, digits, True, tens=word in TENS)
         else:
             c = text[s - 1 : s]
             start = s - 1 if c == "+" else s - 2 if c == " " and text[s - 2 : s - 1] == "+" else s
-            tok = _Tok(start, e, text[s:e], False, start < s)
+            tok = _Tok(start, e, text[s:e], False, start < s, flag == "glued", money=flag == "money")
         if mult is not None and len(tok.digits) == 1:
             tok = _Tok(mult[0], e, tok.digits * mult[1], True)
         if plus_at is not None:
-            tok = _Tok(plus_at, tok.end, tok.digits, tok.spelled, True)
+            tok = tok._replace(start=plus_at, plus=True)
         plus_at, mult = None, None
         out.append(tok)
     return out
@@ -250,8 +185,7 @@ def _chains(text: str, toks: list[_Tok]) -> Iterator[tuple[list[_Tok], list[str]
     seps: list[str] = []
     for tok in toks:
         kind = _GAPS.get(text[cur[-1].end : tok.start]) if cur and not tok.plus else None
-        spelled = bool(cur) and (cur[-1].spelled or tok.spelled)
-        if kind is None or (kind == "dot" and spelled) or (kind == "comma" and not spelled):
+        if kind is None:
             if cur:
                 yield cur, seps
             cur, seps = [tok], []
@@ -262,21 +196,71 @@ def _chains(text: str, toks: list[_Tok]) -> Iterator[tuple[list[_Tok], list[str]
         yield cur, seps
 
 
+def _is_date(toks: list[_Tok], seps: list[str], i: int) -> bool:
+    """toks[i:i+3] is d/m/y, m/d/y or y-m-d with one separator."""
+    a, b, c = (t.digits for t in toks[i : i + 3])
+    if seps[i] != seps[i + 1] or seps[i] not in _DATE_SEPS or any(t.spelled for t in toks[i : i + 3]):
+        return False
+    if len(a) == 4 and len(b) <= 2 and len(c) <= 2:
+        a, c = c, a
+    if len(a) > 2 or len(b) > 2 or len(c) not in (2, 4):
+        return False
+    x, y = int(a), int(b)
+    return 1 <= x <= 31 and 1 <= y <= 31 and min(x, y) <= 12
+
+
+def _amount_end(text: str, toks: list[_Tok], seps: list[str], i: int) -> int:
+    """End of the amount (1,234,567 or 1,234.56) starting at toks[i], or i when there is none.
+    Twelve digits or more in thousands commas are an amount only with a currency or decimals."""
+    j = i + 1
+    if len(toks[i].digits) > 3 or toks[i].spelled or (i and seps[i - 1] == "tcomma"):
+        return i
+    while j < len(toks) and seps[j - 1] == "tcomma" and len(toks[j].digits) == 3 and not toks[j].spelled:
+        j += 1
+    if j == i + 1 or (j < len(toks) and seps[j - 1] == "tcomma"):
+        return i
+    cents = j < len(toks) and seps[j - 1] == "dot" and len(toks[j].digits) == 2
+    j += cents
+    if toks[i].money or cents or sum(len(t.digits) for t in toks[i:j]) < 12:
+        return j
+    return j if _CURRENCY_RE.match(text, toks[j - 1].end) else i
+
+
+def _without_dates(text: str, toks: list[_Tok], seps: list[str]) -> list[tuple[list[_Tok], list[str]]]:
+    """The chain cut around the dates and amounts in it (they are not part of a card next to them)."""
+    parts: list[tuple[list[_Tok], list[str]]] = []
+    start = i = 0
+    while i < len(toks):
+        end = _amount_end(text, toks, seps, i)
+        if end == i and i + 2 < len(toks):
+            edges = (i == 0 or seps[i - 1] != seps[i]) and (i + 3 == len(toks) or seps[i + 2] != seps[i])
+            end = i + 3 if edges and _is_date(toks, seps, i) else i
+        if end > i:
+            if i > start:
+                parts.append((toks[start:i], seps[start : i - 1]))
+            start = i = end
+        else:
+            i += 1
+    if start and start < len(toks):
+        parts.append((toks[start:], seps[start:]))
+    return parts if start else [(toks, seps)]
+
+
 def _classify(toks: list[_Tok], seps: list[str]) -> PiiKind | None:
-    if len(toks) > 19:  # every token holds at least one digit; nothing here is that long
-        return None
     d = "".join(t.digits for t in toks)
     n = len(d)
-    if n < 7:
+    if n >= 12:
+        if (toks[0].plus or d.startswith("00")) and n <= 15:
+            return PiiKind.PHONE
+        return PiiKind.CARD
+    if n < 7 or toks[0].glued or toks[-1].glued:
         return None
     spelled = any(t.spelled for t in toks)
     shape = None if spelled else [len(t.digits) for t in toks]
     kinds = set(seps)
     if toks[0].plus or (d.startswith("00") and n >= 10):
-        return PiiKind.PHONE if 7 <= n <= 15 else None
-    if not kinds & {"paren", "dot"} and _card_ok(d):
-        return PiiKind.CARD
-    if "dot" in kinds and shape not in _NANP_SHAPES:
+        return PiiKind.PHONE
+    if kinds & {"dot", "slash"} and shape not in _NANP_SHAPES:
         return None
     if d[0] == "0" and 10 <= n <= 11 and (spelled or len(toks) <= 4):
         return PiiKind.PHONE
@@ -286,7 +270,7 @@ def _classify(toks: list[_Tok], seps: list[str]) -> PiiKind | None:
         and (d[-7] in "23456789" and d[-10] in "23456789")
     ):
         return PiiKind.PHONE
-    if all(t.spelled for t in toks) and 10 <= n <= 15:
+    if all(t.spelled for t in toks) and n >= 10:
         return PiiKind.PHONE
     ssn_ok = d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
     if shape == [3, 2, 4] and len(kinds) == 1 and kinds <= {"dash", "space"} and ssn_ok:
@@ -294,68 +278,63 @@ def _classify(toks: list[_Tok], seps: list[str]) -> PiiKind | None:
     return None
 
 
-def _emit(text: str, toks: list[_Tok], seps: list[str], out: list[tuple[PiiSpan, str]]) -> bool:
+def _emit(text: str, toks: list[_Tok], seps: list[str], out: list[tuple[PiiSpan, str]]) -> None:
     """Append the whole chain as one span if it classifies as PII."""
     kind = _classify(toks, seps) if toks else None
     if kind is not None:
         start = toks[0].start
         start -= 1 if start and text[start - 1] == "(" and "paren" in seps else 0
         out.append((PiiSpan(kind, start, toks[-1].end), "".join(t.digits for t in toks)))
-    return kind is not None
 
 
 def _scan(text: str, toks: list[_Tok], seps: list[str], out: list[tuple[PiiSpan, str]]) -> None:
-    """Classify a whole chain; failing that, cut out cards (leftmost, then longest run of whole
-    digit groups) and classify what lies between them."""
-    if _emit(text, toks, seps, out):
-        return
-    cuts = [
-        i
-        for i in range(1, len(toks))
-        if not (toks[i - 1].spelled and toks[i].spelled and seps[i - 1] == "space")
-    ]
-    bounds = [0, *cuts, len(toks)]
-    done = x = 0  # tokens before `done` are already reported; bounds[x] is the next card start
-    while x < len(bounds) - 1:
-        a, best = bounds[x], 0
-        for y in range(x + 1, len(bounds)):
-            d = "".join(t.digits for t in toks[a : bounds[y]])
-            if len(d) > 19:
-                break
-            iin = d[0] in "13456" or (d[0] == "2" and 2221 <= int(d[:4]) <= 2720)
-            if iin and _card_ok(d) and not {"paren", "dot"} & set(seps[a : bounds[y] - 1]):
-                best = y
-        if not best:
-            x += 1
-            continue
-        b = bounds[best]
-        _emit(text, toks[done:a], seps[done : max(a - 1, done)], out)
-        out.append(
-            (PiiSpan(PiiKind.CARD, toks[a].start, toks[b - 1].end), "".join(t.digits for t in toks[a:b]))
-        )
-        done, x = b, best
-    if done:
-        _emit(text, toks[done:], seps[done:], out)
+    """Classify a chain; one of 12+ digits is first cut around its dates and, when it is a list
+    of long numbers ("07700 900123, 4111 1111 1111 1111"), at its commas."""
+    n = sum(len(t.digits) for t in toks)
+    if n >= 12:
+        parts = _without_dates(text, toks, seps)
+        if len(parts) != 1 or len(parts[0][0]) < len(toks):
+            for part in parts:
+                _scan(text, *part, out)
+            return
+        commas = [i + 1 for i, k in enumerate(seps) if k == "comma"]
+        bounds = [0, *commas, len(toks)]
+        pieces = [(toks[a:b], seps[a : b - 1]) for a, b in pairwise(bounds)]
+        if commas and all(sum(len(t.digits) for t in p) >= 7 for p, _ in pieces):
+            for piece in pieces:
+                _scan(text, *piece, out)
+            return
+    elif toks[0].glued or toks[0].money or toks[-1].glued:  # "AB12 3456 7890", "£12 …": not part of it
+        a, b = int(toks[0].glued or toks[0].money), len(toks) - int(toks[-1].glued)
+        toks, seps = toks[a:b], seps[a : b - 1]
+    _emit(text, toks, seps, out)
+
+
+def _normal(text: str) -> str:
+    return text if text.isascii() or not _UNUSUAL_RE.search(text) else text.translate(_NORMAL)
 
 
 def _find(text: str) -> list[tuple[PiiSpan, str]]:
     """Spans ordered by start, each with its digits (only needed for card placeholders)."""
+    text = _normal(text)  # same length: offsets hold for the original
     low = text.lower()
     if len(low) != len(text):  # rare non-ASCII case mappings that change length
         low = text.translate(_ASCII_LOWER)
     runs = [m.span() for m in _NUM_RE.finditer(text)]
-    taken = [m.span() for m in _PLACEHOLDER_RE.finditer(text)] if "[" in text else []
+    taken = [m.span() for m in PLACEHOLDER_RE.finditer(text)] if "[" in text else []
 
     def free(s: int, e: int) -> bool:
         return all(e <= ts or s >= te for ts, te in taken)
 
     found: list[tuple[PiiSpan, str]] = []
-    for kind, s, e in _regex_spans(text, low, runs):
+    for kind, s, e in regex_spans(text, low, runs):
         if free(s, e):
             taken.append((s, e))
             found.append((PiiSpan(kind, s, e), ""))
     if _GLUE_RE.search(text):  # reference codes such as "REF-2024-0012" are never PII
         taken += [m.span() for m in _CODE_RE.finditer(text) if 0 < sum(map(str.isdigit, m.group())) < 13]
+    if text.count("-") >= 4:
+        taken += [m.span() for m in _UUID_RE.finditer(text)]
     for group in _groups(text, low, runs, free):
         for toks, seps in _chains(text, _tokens(text, group)):
             _scan(text, toks, seps, found)
@@ -385,3 +364,17 @@ def mask_pii(text: str) -> MaskedText:
 
 def contains_pii(text: str) -> bool:
     return bool(find_pii(text))
+
+
+def mask_values(value: Any) -> Any:
+    """``value`` with every string in it masked, through dicts, lists and tuples (not dict keys):
+    for audit details and structured log fields."""
+    if isinstance(value, str):
+        return str(mask_pii(value))
+    if isinstance(value, dict):
+        return {k: mask_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_values(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(mask_values(v) for v in value)
+    return value

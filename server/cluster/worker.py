@@ -24,6 +24,7 @@ from server.app import create_app
 from server.cluster.identity import WorkerIdentity, worker_identity
 from server.cluster.member import WorkerState
 from server.config import Settings
+from server.limits.ws_size import WS_MAX_SIZE
 from server.runtime import open_runtime
 from server.wiring import AppServices
 
@@ -114,6 +115,7 @@ def serve_worker(settings: Settings, index: int, host: str) -> int:
                 app,
                 log_config=None,
                 ws="websockets-sansio",
+                ws_max_size=WS_MAX_SIZE,  # the largest legal message (server.limits.ws_size)
                 lifespan="on",
                 forwarded_allow_ips=settings.server.forwarded_allow_ips,
             ),

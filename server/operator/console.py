@@ -1,7 +1,8 @@
 """The operator console's endpoints: the page at ``/operator`` and its websocket.
 
 The websocket needs a staff session cookie with an operator role and a same-origin
-``Origin`` header; a customer session token opens nothing here. Every text message is
+``Origin`` header; a customer session token opens nothing here. It closes (4401) within
+``auth.session_recheck_s`` once the staff session ends. Every text message is
 one command of the protocol in ``server.operator.commands``; the server answers each
 with an ``ack`` or an ``error`` carrying the command's ``client_msg_id`` and streams
 ``ConsoleEvent``s (session list, queue, transcripts, briefs, drafts, mode changes).
@@ -10,6 +11,7 @@ with an ``ack`` or an ``error`` carrying the command's ``client_msg_id`` and str
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Annotated
@@ -19,7 +21,9 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect,
 from fastapi.responses import RedirectResponse, Response
 
 from server.app_state import app_services
-from server.auth.deps import current_session, require_role
+from server.auth.deps import current_session, read_session, require_role
+from server.auth.service import StaffAuth, staff_auth
+from server.auth.sessions import StaffSession
 from server.auth.users import Role, StaffUser
 from server.operator.commands import CONSOLE_EVENT, ErrorEvent, parse_command
 from server.operator.errors import BadCommand, OperatorError
@@ -33,6 +37,9 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 CONSOLE_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 _POLICY_VIOLATION = status.WS_1008_POLICY_VIOLATION
+SESSION_ENDED = (
+    4401  # close code: the staff session ended (logout, disabled, password or role changed, expired)
+)
 
 
 def _hub(conn: Request | WebSocket) -> OperatorHub:
@@ -79,7 +86,7 @@ def same_origin(websocket: WebSocket) -> bool:
 
 @router.websocket("/api/v1/operator/ws")
 async def console_socket(websocket: WebSocket) -> None:
-    session = current_session(websocket)
+    session = await read_session(websocket)
     if session is None or session.user.role not in CONSOLE_ROLES or not same_origin(websocket):
         await websocket.close(code=_POLICY_VIOLATION, reason="staff login and same origin required")
         return
@@ -87,26 +94,62 @@ async def console_socket(websocket: WebSocket) -> None:
     hub = _hub(websocket)
     feed = hub.connect()
     operator = session.user.name
+    activity = _Activity()
     log.info("operator console connected", extra={"operator": operator})
     sender = asyncio.create_task(_send_events(websocket, feed), name="console-send")
-    receiver = asyncio.create_task(_receive_commands(websocket, hub, feed, operator), name="console-receive")
+    receiver = asyncio.create_task(
+        _receive_commands(websocket, hub, feed, operator, activity), name="console-receive"
+    )
+    guard = asyncio.create_task(
+        _session_ended(staff_auth(websocket), session, activity), name="console-guard"
+    )
+    ended = False
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({sender, receiver, guard}, return_when=asyncio.FIRST_COMPLETED)
+        ended = guard in done
         for task in done:
             if (error := task.exception()) is not None and not isinstance(error, WebSocketDisconnect):
                 log.error("operator console connection failed", exc_info=error)
     finally:
         hub.disconnect(feed)
-        await cancel_and_wait(sender, receiver)
-        log.info("operator console left", extra={"operator": operator})
+        await cancel_and_wait(sender, receiver, guard)
+        log.info("operator console left", extra={"operator": operator, "session_ended": ended})
+    if ended:
+        await websocket.close(code=SESSION_ENDED, reason="staff session ended")
 
 
-async def _receive_commands(websocket: WebSocket, hub: OperatorHub, feed: ConsoleFeed, operator: str) -> None:
+class _Activity:
+    """Whether the console sent anything since its session was last checked (that counts as use)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+
+async def _session_ended(auth: StaffAuth, session: StaffSession, activity: _Activity) -> None:
+    """Return once the staff session has ended: re-checked in the store every ``recheck_s``, and
+    at once on a notice (a logout in this process; with Redis, any worker's or ``teller user``'s)."""
+    notice = auth.sessions.watch(session)
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(notice.wait(), auth.recheck_s)
+            notice.clear()
+            touch, activity.seen = activity.seen, False
+            if await asyncio.to_thread(auth.sessions.check_id, session.id, touch=touch) is None:
+                return
+    finally:
+        auth.sessions.unwatch(session, notice)
+
+
+async def _receive_commands(
+    websocket: WebSocket, hub: OperatorHub, feed: ConsoleFeed, operator: str, activity: _Activity
+) -> None:
     transcriber = app_services(websocket).operator_speech
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
+        activity.seen = True
         if message.get("text") is not None:
             await _handle(hub, feed, operator, message["text"])
         elif message.get("bytes") is not None:

@@ -66,6 +66,7 @@ def problem_lookup(brain: Brain) -> ProblemLookup:
 
 
 FEED_BUFFER = 512
+TRANSCRIPT_VIEW = "transcript.view"
 
 
 @dataclass
@@ -177,7 +178,8 @@ class OperatorHub:
         view = self._views.get(command.session_id)
         if view is None:
             raise UnknownSession(command.session_id)
-        if isinstance(command, Watch):
+        if isinstance(command, Watch):  # a staff member reads the transcript: audited first
+            await asyncio.to_thread(self.store.audit, operator, TRANSCRIPT_VIEW, view.session_id)
             await self._snapshot(view, feed)
             return
         if isinstance(command, Unwatch):

@@ -34,6 +34,7 @@ const ui = {
 
 let session = null;
 let sessionId = null; // survives hang-up: feedback and typed questions continue the conversation
+let sessionToken = null; // proves sessionId to /ask and /feedback (Authorization: Bearer)
 let rated = false;
 let levelTimer = 0;
 
@@ -158,6 +159,7 @@ async function startSession() {
   session.addEventListener("message", (ev) => onMessage(ev.detail));
   session.addEventListener("transport", (ev) => {
     sessionId = session.sessionId;
+    sessionToken = session.token;
     showVideo(ev.detail);
     ui.frame.dataset.transport = ev.detail;
     announce(ui.sr, "Connected. Ava is listening.");
@@ -232,8 +234,9 @@ ui.form.addEventListener("submit", async (ev) => {
   showYouSaid(text);
   setState("thinking");
   try {
-    const reply = await askText(text, sessionId);
+    const reply = await askText(text, sessionId, sessionToken);
     sessionId = reply.session_id;
+    sessionToken = reply.token;
     showBotText(reply.text, "bot");
     addToLog("bot", reply.text, { decision: reply.decision });
   } catch (err) {
@@ -252,7 +255,7 @@ for (const button of ui.feedback.querySelectorAll(".thumb")) {
       return;
     }
     try {
-      await sendFeedback(sessionId, rating);
+      await sendFeedback(sessionId, rating, null, sessionToken);
       rated = true;
       ui.feedback.classList.remove("prompt");
       ui.fbStatus.textContent = "Thank you for your feedback.";

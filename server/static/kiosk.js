@@ -45,6 +45,7 @@ const ui = {
 
 let session = null;
 let sessionId = null;
+let sessionToken = null; // proves sessionId to /api/v1/ask
 let mode = "idle"; // "idle" | "live"
 let faceSince = 0;
 let lastFaceAt = 0;
@@ -97,6 +98,7 @@ async function startSession(reason) {
   if (mode === "live") return;
   setMode("live");
   sessionId = null;
+  sessionToken = null;
   showNotice("");
   ui.youSaid.hidden = true;
   ui.botSaid.textContent = "Hello! Just speak, or type your question below.";
@@ -112,6 +114,7 @@ async function startSession(reason) {
   session.addEventListener("state", (ev) => setState(ev.detail));
   session.addEventListener("transport", (ev) => {
     sessionId = session.sessionId;
+    sessionToken = session.token;
     showVideo(ev.detail);
   });
   session.addEventListener("message", (ev) => onMessage(ev.detail));
@@ -167,8 +170,9 @@ ui.form.addEventListener("submit", async (ev) => {
   ui.youSaid.hidden = false;
   if (session && session.live && session.sendText(text)) return;
   try {
-    const reply = await askText(text, sessionId);
+    const reply = await askText(text, sessionId, sessionToken);
     sessionId = reply.session_id;
+    sessionToken = reply.token;
     ui.botSaid.textContent = reply.text;
   } catch (err) {
     showNotice(err.message);

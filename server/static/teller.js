@@ -22,7 +22,9 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000];
 const DISCONNECTED_GRACE_MS = 4000; // WebRTC "disconnected" this long counts as lost
 const FINAL_STATUSES = new Set([401, 404, 410]); // resume refused: bad/expired token, off, conversation closed
 const FINAL_CLOSE_CODES = new Set([4401, 4409, 4410]); // websocket closes that no retry can fix
-const NORMAL_CLOSE = 1000; // the server ended the session on purpose (idle, closed by the teller)
+const NORMAL_CLOSE = 1000;
+const WS_PROTOCOL = "teller.v1"; // the websocket's subprotocol; the token is offered as teller.token.<token>
+const WS_TOKEN_PREFIX = "teller.token."; // the server ended the session on purpose (idle, closed by the teller)
 
 export class TellerError extends Error {
   constructor(message, status = 0) {
@@ -70,28 +72,36 @@ function signallingBase(grant) {
   return `${grant.signalling_url || ""}${API}`;
 }
 
-/** A typed question without a live session: the answer comes back as text. */
-export async function askText(text, sessionId) {
-  const body = { text: text.slice(0, MAX_TEXT) };
-  if (sessionId) body.session_id = sessionId;
-  return jsonOrError(
-    await fetch(`${API}/ask`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    }),
-  );
+/** JSON headers, with the conversation's token (from /ask or the voice grant) when there is one. */
+function authorized(token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
 }
 
-export async function sendFeedback(sessionId, rating, comment) {
+/**
+ * A typed question without a live session: the answer comes back as text, with the conversation's
+ * token (reply.token) for the next question. A conversation's questions need its token; when it is
+ * refused (expired), the question starts a new conversation.
+ */
+export async function askText(text, sessionId, token) {
+  const body = { text: text.slice(0, MAX_TEXT) };
+  if (sessionId && token) body.session_id = sessionId;
+  try {
+    return jsonOrError(
+      await fetch(`${API}/ask`, { method: "POST", headers: authorized(token), body: JSON.stringify(body) }),
+    );
+  } catch (err) {
+    if (!token || ![401, 403].includes(err.status)) throw err;
+    return askText(text, null, null);
+  }
+}
+
+export async function sendFeedback(sessionId, rating, comment, token) {
   const body = { session_id: sessionId, rating };
   if (comment) body.comment = comment.slice(0, 500);
   return jsonOrError(
-    await fetch(`${API}/feedback`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    }),
+    await fetch(`${API}/feedback`, { method: "POST", headers: authorized(token), body: JSON.stringify(body) }),
   );
 }
 
@@ -154,6 +164,11 @@ export class TellerSession extends EventTarget {
 
   get live() {
     return !this._closed && (this._dcOpen() || this._wsOpen());
+  }
+
+  /** The signed token of this session's grant: typed questions and feedback send it (Bearer). */
+  get token() {
+    return this._grant ? this._grant.token : null;
   }
 
   _dcOpen() {
@@ -357,9 +372,11 @@ export class TellerSession extends EventTarget {
     this._grant = grant;
     this.sessionId = grant.session_id;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(
-      `${scheme}//${location.host}${signallingBase(grant)}/ws?token=${encodeURIComponent(grant.token)}`,
-    );
+    // The token travels as a subprotocol, never in the URL (which access logs keep).
+    const ws = new WebSocket(`${scheme}//${location.host}${signallingBase(grant)}/ws`, [
+      WS_PROTOCOL,
+      `${WS_TOKEN_PREFIX}${grant.token}`,
+    ]);
     ws.binaryType = "arraybuffer";
     this._ws = ws;
     if (!this._wsPlayer) this._wsPlayer = new PcmPlayer(this._audio);

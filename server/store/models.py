@@ -12,6 +12,7 @@ from sqlalchemy import MetaData
 
 MODEL_MODULES = (
     "server.store.tables",
+    "server.store.audit",
     "server.store.tickets",
     "server.store.feedback",
     "server.auth.users",

@@ -33,9 +33,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from server.brain.pii import mask_pii
+from server.store.audit import AuditEntry, append_audit, default_audit_key
 from server.store.migrate import migrate
 from server.store.retry import RetryPolicy, StoreUnavailable
 from server.store.tables import AuditRow, SessionRow, TurnRow, utcnow
+from server.turn_digits import Amend
 
 __all__ = ["Store", "StoreUnavailable", "StoredHistory", "TurnRecord", "create_store_engine"]
 
@@ -52,6 +54,7 @@ class TurnRecord:
     reason: str | None = None
     confidence: float | None = None
     citations: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    operator: str | None = None  # the staff member who spoke or approved this line
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,17 @@ _SET_SPOKEN = (
     .values(spoken_text=bindparam("heard"))
     .returning(TurnRow.id)
 )
-_NEW_AUDIT = insert(AuditRow)
+# An earlier customer turn masked again, only while it still holds what was stored.
+_AMEND = (
+    update(TurnRow)
+    .where(
+        TurnRow.session_id == bindparam("sid"),
+        TurnRow.seq == bindparam("n"),
+        TurnRow.speaker == "customer",
+        TurnRow.text == bindparam("was"),
+    )
+    .values(text=bindparam("masked"))
+)
 
 
 def _stored(text: str) -> str:
@@ -102,6 +115,7 @@ def _turn_row(turn: TurnRecord, seq: int) -> dict[str, Any]:
         "reason": turn.reason,
         "confidence": turn.confidence,
         "citations": list(turn.citations),
+        "operator": turn.operator,
     }
 
 
@@ -145,15 +159,23 @@ class Store:
     any other text (a bot reply, what was heard of one) is masked here.
     """
 
-    def __init__(self, engine: Engine, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, engine: Engine, retry: RetryPolicy | None = None, audit_key: bytes | None = None
+    ) -> None:
         self._engine = engine
+        self._audit_key = audit_key if audit_key is not None else default_audit_key()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._retry = retry or RetryPolicy()
         self._new_session = _NEW_SESSION_IF_ABSENT.get(engine.dialect.name)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(create_store_engine(url))
+    def from_url(cls, url: str, audit_key: bytes | None = None) -> Store:
+        """``audit_key`` signs the audit chain (default: ``TELLER_AUDIT_KEY``, else a development key)."""
+        return cls(create_store_engine(url), audit_key=audit_key)
+
+    @property
+    def audit_key(self) -> bytes:
+        return self._audit_key
 
     @property
     def engine(self) -> Engine:
@@ -185,9 +207,13 @@ class Store:
         """Commit one turn (masked) and return its sequence number in the session."""
         return self.record_turns([turn])[0]
 
-    def record_turns(self, turns: Sequence[TurnRecord], *, channel: str | None = None) -> list[int]:
+    def record_turns(
+        self, turns: Sequence[TurnRecord], *, channel: str | None = None, amend: Sequence[Amend] = ()
+    ) -> list[int]:
         """Commit ``turns`` of one session (masked, in order) in one transaction; return their
-        sequence numbers. With ``channel`` a new session is created first (``ensure_session``)."""
+        sequence numbers. With ``channel`` a new session is created first (``ensure_session``).
+        ``amend`` rewrites earlier customer turns of the session in the same transaction (a number
+        the customer went on with in these turns, ``server.turn_digits``)."""
         if not turns:
             return []
         session_id = turns[0].session_id
@@ -198,6 +224,8 @@ class Store:
             created = channel is not None and self._create_session(db, session_id, channel)
             first = 1 if created else self._next_seq(db, session_id)
             db.execute(_NEW_TURNS, [_turn_row(t, first + n) for n, t in enumerate(turns)])
+            for a in amend:
+                db.execute(_AMEND, {"sid": session_id, "n": a.seq, "was": a.was, "masked": _stored(a.text)})
             return list(range(first, first + len(turns)))
 
         return self._write("the turns", write)
@@ -255,13 +283,22 @@ class Store:
                 db.scalars(select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.seq))
             )
 
-    def audit(self, actor: str, action: str, session_id: str | None = None, **detail: Any) -> None:
-        """Commit one audit record (retried like every write)."""
-        row = {"actor": actor, "action": action, "session_id": session_id, "detail": detail, "at": utcnow()}
-        self._write("an audit record", lambda db: db.execute(_NEW_AUDIT, row))
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        session_id: str | None = None,
+        *,
+        target: str | None = None,
+        outcome: str = "ok",
+        **detail: Any,
+    ) -> None:
+        """Append one audit record to the chain (retried like every write)."""
+        entry = AuditEntry(actor, action, session_id, target, outcome, detail)
+        self._write("an audit record", lambda db: append_audit(db, self._audit_key, entry))
 
     def audit_log(self, session_id: str | None = None) -> list[AuditRow]:
-        query = select(AuditRow).order_by(AuditRow.id)
+        query = select(AuditRow).order_by(AuditRow.seq)
         if session_id is not None:
             query = query.where(AuditRow.session_id == session_id)
         with self._sessions() as db:

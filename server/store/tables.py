@@ -64,15 +64,26 @@ class TurnRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     citations: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    # The staff member who spoke (an operator line, an edited draft) or approved (a draft) the turn
+    operator: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
 class AuditRow(Base):
+    """Append-only, in one HMAC hash chain (``server.store.audit``); rows from before the chain
+    have no hash."""
+
     __tablename__ = "audit"
+    __table_args__ = (UniqueConstraint("seq", name="uq_audit_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    target: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

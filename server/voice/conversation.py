@@ -2,7 +2,8 @@
 
 A customer's line enters here, as a transcript (``TranscriptionFrame``) or typed
 (``InputTextRawFrame``, from ``server.voice.client_messages``), and is masked once
-(``mask_pii``): the store, the gate (``server.voice.gate``), the Brain and the page all get
+(``mask_pii``, with the previous turn when the customer goes on with a number,
+``server.turn_digits``): the store, the gate (``server.voice.gate``), the Brain and the page all get
 the masked line. The stage records every customer turn before the Brain runs and the reply
 before it is spoken; ``server.voice.heard`` records what the customer actually heard once
 the reply's last audio played (the avatar's ``ReplyPlayedFrame``) or it is cut. Replies in
@@ -34,10 +35,11 @@ from pydantic import BaseModel
 
 from server.brain.brain import Brain, BrainReply
 from server.brain.memory import Speaker
-from server.brain.pii import MaskedText, mask_pii
+from server.brain.pii import MaskedText
 from server.operator.states import SessionMode
 from server.store.store import Store, StoreUnavailable, TurnRecord
 from server.tickets.service import TicketSink
+from server.turn_digits import PendingDigits
 from server.turns import citation_dicts, record_customer_turn, record_reply
 from server.voice.events import BotTextEvent, ErrorEvent, StateEvent, TranscriptEvent
 from server.voice.frames import (
@@ -90,6 +92,7 @@ class ConversationStage(FrameProcessor):
         self._gate: TurnGate = gate or OpenGate()
         self._tickets = tickets
         self._heard = HeardLog(store, session_id)
+        self._digits = PendingDigits()  # a number the customer goes on with in the next turn
         self._turn: asyncio.Task[None] | None = None
         self._tts_failed = False
         self._last_text = ""
@@ -104,22 +107,32 @@ class ConversationStage(FrameProcessor):
         """Send a server → client event now."""
         await self.push_frame(event_frame(event))
 
-    async def speak_line(self, line: MaskedText) -> int:
-        """Speak an operator's (masked) line in the avatar's voice; it is committed first. Its seq."""
-        record = TurnRecord(session_id=self.session_id, speaker="operator", text=line)
+    async def speak_line(self, line: MaskedText, *, operator: str | None = None) -> int:
+        """Speak an operator's (masked) line in the avatar's voice; it is committed first (with the
+        operator's user name). Its seq."""
+        record = TurnRecord(session_id=self.session_id, speaker="operator", text=line, operator=operator)
         seq = await asyncio.to_thread(self._store.record_turn, record)
         self._gate.operator_said(seq, line)
         await self.send_event(BotTextEvent(text=line, decision="operator", speaker="operator"))
         await self._speak(line, seq)
         return seq
 
-    async def reply(self, reply: BrainReply, *, speaker: ReplySpeaker = "bot") -> None:
-        """Record ``reply``, show it and speak it; ``speaker`` is ``operator`` for an edited draft."""
+    async def reply(
+        self, reply: BrainReply, *, speaker: ReplySpeaker = "bot", operator: str | None = None
+    ) -> None:
+        """Record ``reply``, show it and speak it; ``speaker`` is ``operator`` for an edited draft,
+        ``operator`` the user name of the operator who edited or approved it."""
         if reply.answer is not None:  # worded by the LLM as it is spoken
             await self._reply_streamed(reply)
             return
         seq = await asyncio.to_thread(
-            record_reply, self._store, reply, spoken=False, speaker=speaker, tickets=self._tickets
+            record_reply,
+            self._store,
+            reply,
+            spoken=False,
+            speaker=speaker,
+            tickets=self._tickets,
+            operator=operator,
         )
         await self.send_event(
             BotTextEvent(
@@ -182,7 +195,8 @@ class ConversationStage(FrameProcessor):
     async def _start_turn(self, text: str) -> None:
         """A customer pause can end a turn too early; speech that follows at once continues it."""
         in_flight = self._turn is not None and not self._turn.done()
-        if in_flight or time.monotonic() < self._merge_until:
+        merged = (in_flight or time.monotonic() < self._merge_until) and bool(self._last_text)
+        if merged:
             text = f"{self._last_text} {text}".strip()
         if self._turn is not None and in_flight:
             await self.cancel_task(self._turn)
@@ -190,11 +204,11 @@ class ConversationStage(FrameProcessor):
         self._merge_until = 0.0
         await self.push_frame(BotThinkingFrame())
         await self.send_event(StateEvent(avatar="thinking"))
-        self._turn = self.create_task(self._take_turn(text), name="conversation-turn")
+        self._turn = self.create_task(self._take_turn(text, merged), name="conversation-turn")
 
-    async def _take_turn(self, text: str) -> None:
+    async def _take_turn(self, text: str, merged: bool = False) -> None:
         try:
-            await self._answer(text)
+            await self._answer(text, merged)
         except StoreUnavailable as exc:
             await self._not_saved(exc)
 
@@ -204,11 +218,13 @@ class ConversationStage(FrameProcessor):
         await self.send_event(ErrorEvent(code="store_unavailable", message=NOT_SAVED, retryable=True))
         await self.push_frame(TTSSpeakFrame(text=NOT_SAVED))
 
-    async def _answer(self, text: str) -> None:
-        masked = mask_pii(text)  # the one place a customer's line is masked
+    async def _answer(self, text: str, merged: bool = False) -> None:
+        line = self._digits.mask(text, repeats_last=merged)  # the one place a customer's line is masked
+        masked = line.text
         seq = await asyncio.to_thread(
-            record_customer_turn, self._store, self.session_id, masked, self._channel
+            record_customer_turn, self._store, self.session_id, masked, self._channel, line.amends
         )
+        self._digits.stored(line, seq)
         await self.send_event(TranscriptEvent(text=masked))
         await self._gate.customer_said(seq, masked)
         mode = self._gate.mode

@@ -10,6 +10,7 @@ applies the hub's commands to the conversation and the gate.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +22,11 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
 from avatar.factory import create_renderer
+from server.limits.buckets import SessionBuckets
 from server.operator.bus import OperatorBus
 from server.operator.report import SessionReport
 from server.operator.states import ModeMachine, SessionMode
+from server.tasks import cancel_and_wait
 from server.voice.avatar_stage import AvatarStage
 from server.voice.barge_in import BargeIn
 from server.voice.client_messages import ClientMessageStage
@@ -34,6 +37,7 @@ from server.voice.gate import OpenGate, TakeoverGate, TurnGate
 from server.voice.marks import Marks
 from server.voice.resume import NEW_SESSION, SessionHistory
 from server.voice.services import VoiceServices
+from server.voice.speech.approved import ApprovedSpeech
 from server.voice.stt import LocalWhisperSTT
 from server.voice.takeover import TakeoverControl
 from server.voice.transport.rtc_output import queued_audio_control
@@ -58,6 +62,7 @@ class VoiceSession:
     marks: Marks
     control: TakeoverControl | None = None
     history: SessionHistory = NEW_SESSION
+    max_session_s: float | None = None  # the call ends politely after this long (voice.max_session_s)
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def cancel(self) -> None:
@@ -80,7 +85,7 @@ def build_session(
     settings = services.settings
     marks = Marks()
     avatar = AvatarStage(create_renderer(settings.avatar), marks, video=settings.voice.video)
-    tts = AlignedPiperTTS(services.voice)
+    tts = AlignedPiperTTS(services.voice, cacheable=ApprovedSpeech(services.brain))
     stt = LocalWhisperSTT(
         services.whisper,
         hotwords=services.hotwords,
@@ -94,7 +99,9 @@ def build_session(
         ObservedSileroVAD(params=VADParams(stop_secs=voice.vad_stop_secs, start_secs=voice.vad_start_secs)),
         pause_s=min(voice.asr_early_secs, voice.vad_stop_secs),
     )
-    messages = ClientMessageStage(SessionFeedback(services.store.engine, session_id))
+    messages = ClientMessageStage(
+        SessionFeedback(services.store.engine, session_id), SessionBuckets(settings.limits.client_messages)
+    )
     queued_audio = queued_audio_control(transport)
     gate: TurnGate = OpenGate()
     if bus is not None:
@@ -134,7 +141,17 @@ def build_session(
         check_dangling_tasks=False,
     )
     session = VoiceSession(
-        session_id, channel, worker, conversation, avatar, barge_in, stt, tts, marks, history=history
+        session_id,
+        channel,
+        worker,
+        conversation,
+        avatar,
+        barge_in,
+        stt,
+        tts,
+        marks,
+        history=history,
+        max_session_s=settings.voice.max_session_s,
     )
     if isinstance(gate, TakeoverGate):
         session.control = TakeoverControl(
@@ -169,8 +186,25 @@ async def run_session(session: VoiceSession) -> None:
     await session.conversation.open()
     if control is not None:
         control.start()
+    limit = None
+    if session.max_session_s is not None:
+        limit = asyncio.create_task(_end_at_time_limit(session, session.max_session_s), name="session-limit")
     try:
         await runner.run()
     finally:
+        if limit is not None:
+            await cancel_and_wait(limit)
         if control is not None:
             await control.close()
+
+
+TIME_LIMIT_NOTICE = "This call has reached its time limit. Thank you; you can type below or call again."
+
+
+async def _end_at_time_limit(session: VoiceSession, after_s: float) -> None:
+    """After ``after_s``, tell the page the call is over, then end it behind that notice."""
+    await asyncio.sleep(after_s)
+    log.info("session reached its time limit", extra={"session_id": session.session_id})
+    event = SessionEvent(session_id=session.session_id, state="closed", notice=TIME_LIMIT_NOTICE)
+    await session.conversation.send_event(event)
+    await session.worker.stop_when_done()

@@ -51,9 +51,11 @@ class OperatorVoice(Protocol):
     @property
     def session_id(self) -> str: ...
 
-    async def speak_line(self, line: MaskedText) -> int: ...
+    async def speak_line(self, line: MaskedText, *, operator: str | None = None) -> int: ...
 
-    async def reply(self, reply: BrainReply, *, speaker: ReplySpeaker = "bot") -> None: ...
+    async def reply(
+        self, reply: BrainReply, *, speaker: ReplySpeaker = "bot", operator: str | None = None
+    ) -> None: ...
 
     async def interrupt(self) -> None: ...
 
@@ -136,26 +138,26 @@ class TakeoverControl:
         elif isinstance(command, Say):
             if self.mode not in _SPEAKING_MODES:
                 raise WrongMode("take the session over (or switch to assist) before speaking")
-            await self._say(command.text)
+            await self._say(command.text, operator)
         elif isinstance(command, (Approve, Edit, Reject)):
-            await self._settle_draft(command)
+            await self._settle_draft(command, operator)
 
-    async def _say(self, text: str) -> None:
-        """The operator's line: masked once, committed and spoken, heard by the Brain."""
+    async def _say(self, text: str, operator: str) -> None:
+        """The operator's line: masked once, committed (with who said it) and spoken, heard by the Brain."""
         line = mask_pii(text)
-        await self._conversation.speak_line(line)
+        await self._conversation.speak_line(line, operator=operator)
         self._brain.hear(self._session_id, Speaker.OPERATOR, line)
 
-    async def _settle_draft(self, command: Approve | Edit | Reject) -> None:
+    async def _settle_draft(self, command: Approve | Edit | Reject, operator: str) -> None:
         draft = self._gate.take_draft(command.draft_id)
         if draft is None:
             raise UnknownDraft(f"no pending draft {command.draft_id!r}")
         if isinstance(command, Approve):
-            await self._conversation.reply(draft)
+            await self._conversation.reply(draft, operator=operator)
         elif isinstance(command, Edit):  # the operator's words instead of the draft's
             line = mask_pii(command.text)
             self._brain.hear(self._session_id, Speaker.OPERATOR, line, instead_of=draft)
-            await self._conversation.reply(replace(draft, text=line), speaker="operator")
+            await self._conversation.reply(replace(draft, text=line), speaker="operator", operator=operator)
         else:
             self._unsaid(draft)
 

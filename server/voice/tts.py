@@ -10,7 +10,8 @@ sentences, and a long first sentence into its first clause and the rest, and
 each piece is synthesised and sent on its own. Whole replies are kept in a
 ``SpeechCache`` (approved answers are fixed texts), so a repeated answer starts
 at once; the key includes the exact text, so edited answers never replay old
-audio.
+audio. Only texts ``cacheable`` approves are kept (``server.voice.speech.approved``:
+approved knowledge text, never operator or generated lines); by default none.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ KEEPALIVE_S = 1.0
 T = TypeVar("T")
 
 
+def _never(_text: str) -> bool:
+    return False
+
+
 @dataclass
 class VisemeAudioFrame(TTSAudioRawFrame):
     """TTS audio (PCM16 mono) and the viseme timeline that belongs to it."""
@@ -61,9 +66,17 @@ class AlignedTTS(TTSService):
     Settings = AlignedTTSSettings
     _settings: AlignedTTSSettings
 
-    def __init__(self, speech: SpeechEngine, *, length_scale: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        speech: SpeechEngine,
+        *,
+        length_scale: float | None = None,
+        cacheable: Callable[[str], bool] = _never,
+        **kwargs: Any,
+    ) -> None:
         self._speech = speech
         self._length_scale = length_scale
+        self._cacheable = cacheable
         super().__init__(
             sample_rate=speech.sample_rate,
             push_stop_frames=True,
@@ -118,7 +131,8 @@ class AlignedTTS(TTSService):
                 await self.stop_ttfb_metrics()
                 yield self._frame(piece if pieces else self._first(piece), context_id)
                 pieces.append(piece)
-            await self._working(context_id, functools.partial(self._speech.store, text, scale, pieces))
+            if self._cacheable(text):
+                await self._working(context_id, functools.partial(self._speech.store, text, scale, pieces))
         except Exception as exc:  # the pipeline degrades to subtitles; the error is reported once
             yield SpeechSynthesisFailedFrame(error=f"speech synthesis failed: {exc}")
         finally:

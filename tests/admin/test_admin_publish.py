@@ -13,6 +13,7 @@ from server.admin.drafts import DraftState
 from server.admin.editing import ProblemForm
 from server.admin.publish import PublishBlocked
 from server.app import create_app
+from server.config import RateRule
 
 QUESTION = "I lost my credit card, what do I do?"
 
@@ -106,10 +107,11 @@ def test_inbox_to_similar_question(admin_env: AdminEnv) -> None:
             client.post(
                 "/api/v1/feedback",
                 json={"session_id": happy["session_id"], "rating": "down", "comment": "meh"},
+                headers={"Authorization": f"Bearer {happy['token']}"},
             ).status_code
             == 201
         )
-        assert client.post("/api/v1/feedback", json={"session_id": "nope", "rating": "up"}).status_code == 404
+        assert client.post("/api/v1/feedback", json={"session_id": "nope", "rating": "up"}).status_code == 401
     groups = svc.inbox(eddie)
     insurance = next(g for g in groups if "home insurance" in g.lead)
     assert len(insurance.texts) == 2 and len(insurance.sessions) == 2
@@ -141,6 +143,8 @@ def test_publishing_while_customers_ask(admin_env: AdminEnv) -> None:
     seen: list[int] = []
     failures: list[str] = []
     stop = threading.Event()
+    # one address asking as fast as it can: past the per-address /ask limit on purpose
+    admin_env.runtime.settings.limits.ask_per_ip = RateRule(rate=10_000, burst=10_000)
     with TestClient(create_app(runtime=admin_env.runtime)) as client:
 
         def ask_forever() -> None:

@@ -171,7 +171,9 @@ def test_the_unanswered_inbox_to_a_similar_question_or_a_new_problem(live_admin:
     live_admin.ask("can I pay my council tax with a cheque")
     happy = live_admin.ask(QUESTION)
     rated = httpx.post(
-        f"{live_admin.base}/api/v1/feedback", json={"session_id": happy["session_id"], "rating": "down"}
+        f"{live_admin.base}/api/v1/feedback",
+        json={"session_id": happy["session_id"], "rating": "down"},
+        headers={"Authorization": f"Bearer {happy['token']}"},
     )
     assert rated.status_code == 201
 

@@ -100,7 +100,11 @@ def test_roles_csrf_and_customer_tokens_on_staff_endpoints(
 ) -> None:
     customer = client.post("/api/v1/ask", json={"text": "hello"}).json()["session_id"]
     other_salt = URLSafeTimedSerializer(SECRET, salt="customer").dumps({"u": "eddie", "r": "admin", "c": "x"})
-    for cookie in (customer, other_salt):
+    # The old stateless cookie (name and role, signed with the right key) names no session now
+    stateless = URLSafeTimedSerializer(SECRET, salt="teller.staff-session.v1").dumps(
+        {"u": "eddie", "r": "admin", "c": "x"}
+    )
+    for cookie in (customer, other_salt, stateless):
         client.cookies.set(SESSION_COOKIE, cookie)
         assert (
             client.get("/api/v1/staff/me", headers={"Authorization": f"Bearer {cookie}"}).status_code == 401
@@ -113,7 +117,7 @@ def test_roles_csrf_and_customer_tokens_on_staff_endpoints(
     assert client.post("/api/v1/staff/supervise").status_code == 403  # no CSRF token
     session = client.cookies.get(SESSION_COOKIE)
     auth = client.app.state.services.staff  # type: ignore[attr-defined]
-    csrf = auth.signer.read(session).csrf
+    csrf = auth.session_of(session).csrf
     assert client.post("/api/v1/staff/supervise", headers={CSRF_HEADER: csrf}).json() == {"ok": "otto"}
 
 

@@ -16,7 +16,7 @@ from server.app import create_app
 from server.cluster.identity import WorkerIdentity
 from server.runtime import Runtime
 from server.voice.manager import BUSY
-from server.voice.transport.tokens import SessionTokens, TokenError, WrongWorker
+from server.voice.transport.tokens import SessionTokens, TokenError, WrongWorker, ws_subprotocols
 from tests.cluster.redis_server import RedisServer
 
 pytestmark = pytest.mark.cluster
@@ -85,8 +85,10 @@ def test_a_worker_refuses_a_token_naming_another_worker(workers: tuple[TestClien
     assert refused.status_code == 409 and "t-01" in refused.json()["error"]
     patch = {"pc_id": "x", "token": other["token"], "candidates": []}
     assert first.patch("/api/v1/webrtc/offer", json=patch).status_code == 409
-    url = f"/api/v1/ws?token={other['token']}"
-    with pytest.raises(WebSocketDisconnect) as closed, first.websocket_connect(url):
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        first.websocket_connect("/api/v1/ws", subprotocols=ws_subprotocols(str(other["token"]))),
+    ):
         pass
     assert closed.value.code == 4409
 

@@ -29,6 +29,7 @@ from bench.harness.operator_probe import ConsoleProbe, CustomerProbe, staff_logi
 from server.auth.users import Role, UserDirectory
 from server.cluster.registry import SessionRegistry
 from server.store.store import Store
+from server.voice.transport.tokens import ws_subprotocols
 from tests.cluster.redis_server import RedisServer
 from tests.cluster.workers import Cluster, registry_reader, serve_workers
 from tests.store.pg import PostgresCluster, postgres  # noqa: F401  # the session's PostgreSQL
@@ -114,7 +115,7 @@ class Customer(CustomerProbe):
         since = time.monotonic()
         self.session_id, self.worker, self.token = grant["session_id"], grant["worker"], grant["token"]
         port = self._cluster.ports[self.worker]
-        await self._open(f"ws://127.0.0.1:{port}/api/v1/ws?token={self.token}")
+        await self._open(f"ws://127.0.0.1:{port}/api/v1/ws", subprotocols=ws_subprotocols(self.token))
         await self.heard.event(lambda e: e["type"] == "session", CONNECT_S, since)
 
     @property

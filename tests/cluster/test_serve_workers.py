@@ -17,6 +17,7 @@ import pytest
 
 from bench.harness.operator_probe import CustomerProbe
 from server.cluster.registry import SessionRegistry, WorkerRecord
+from server.voice.transport.tokens import ws_subprotocols
 from tests.cluster.redis_server import RedisServer
 from tests.cluster.workers import (
     DEADLINE_S,
@@ -124,7 +125,7 @@ class WorkerCustomer(CustomerProbe):
         self.session_id, self.worker = grant["session_id"], grant["worker"]
         assert grant["signalling_url"] == f"/w/{self.worker}"
         port = self._cluster.ports[self.worker]
-        await self._open(f"ws://127.0.0.1:{port}/api/v1/ws?token={grant['token']}")
+        await self._open(f"ws://127.0.0.1:{port}/api/v1/ws", subprotocols=ws_subprotocols(grant["token"]))
         await self.heard.event(lambda e: e["type"] == "session", 120)
         return self
 

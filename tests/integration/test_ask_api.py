@@ -57,7 +57,7 @@ def test_out_of_scope_is_refused_politely(client: TestClient) -> None:
 
 def test_two_refusals_in_a_row_hand_off(client: TestClient) -> None:
     first = ask(client, "What's a good recipe for lasagne?")
-    second = ask(client, "Will it rain in Manchester tomorrow?", str(first["session_id"]))
+    second = ask(client, "Will it rain in Manchester tomorrow?", str(first["session_id"]), first["token"])
     assert (first["decision"], second["decision"]) == ("refuse", "handoff")
 
 
@@ -77,7 +77,7 @@ def test_clarifies_between_products_then_resolves(client: TestClient) -> None:
     assert first["decision"] == "clarify", first
     products = {c["product"] for c in first["citations"]}  # type: ignore[attr-defined]
     assert products == {"debit_card", "credit_card"}
-    second = ask(client, "the credit card one", str(first["session_id"]))
+    second = ask(client, "the credit card one", str(first["session_id"]), first["token"])
     assert second["decision"] == "answer"
     assert second["citations"][0]["problem_id"] == "lost_credit_card"  # type: ignore[index]
 
@@ -85,7 +85,7 @@ def test_clarifies_between_products_then_resolves(client: TestClient) -> None:
 def test_session_is_kept_and_transcript_is_masked(client: TestClient, runtime: Runtime) -> None:
     first = ask(client, "my card 4111 1111 1111 1111 has not arrived, call me on 07700 900123")
     session_id = str(first["session_id"])
-    ask(client, "thanks", session_id)
+    ask(client, "thanks", session_id, first["token"])
     turns = runtime.store.transcript(session_id)
     assert [t.speaker for t in turns] == ["customer", "bot", "customer", "bot"]
     stored = " ".join(t.text for t in turns)

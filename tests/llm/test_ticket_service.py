@@ -33,7 +33,7 @@ def test_handoff_through_the_api_stores_a_consistent_ticket(runtime: Runtime) ->
     with TestClient(create_app(runtime=runtime)) as client:
         first = ask(client, "My card has still not arrived, what should I do?")
         session = str(first["session_id"])
-        assert ask(client, HANDOFF_LINE, session)["decision"] == "handoff"
+        assert ask(client, HANDOFF_LINE, session, first["token"])["decision"] == "handoff"
         assert ask(client, "Why was I charged a fee at the ATM?")["decision"] == "answer"  # no ticket
     # leaving the app waited for the queued ticket
     tickets = TicketStore(runtime.store.engine)

@@ -41,6 +41,7 @@ def live_server(
     settings.voice.model_cache_dir = Path("var/models").resolve()
     settings.voice.speech_cache_dir = workdir / "speech_cache"
     settings.voice.token_ttl_secs = 60
+    settings.voice.max_sessions_per_ip = settings.voice.max_sessions  # every probe comes from 127.0.0.1
     runtime = open_runtime(settings, embedder=embedder)
     app = create_app(settings, runtime)
     try:

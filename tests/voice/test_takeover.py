@@ -114,7 +114,8 @@ async def test_queue_brief_takeover_say_customer_reply_and_hand_back(  # noqa: P
             {"type": "say", "session_id": sid, "text": "Hello, I am Olivia. Let me check that."}
         )
         assert ack["type"] == "ack"
-        assert store.transcript(sid)[-1].speaker == "operator"
+        line = store.transcript(sid)[-1]
+        assert (line.speaker, line.operator) == ("operator", "olivia")  # who spoke it
         spoken = await _bot_text(customer, since, speaker="operator")
         assert spoken["text"] == "Hello, I am Olivia. Let me check that."
         await customer.wait_speech(since, 30)
@@ -149,6 +150,7 @@ async def test_queue_brief_takeover_say_customer_reply_and_hand_back(  # noqa: P
         assert sid not in {q["session_id"] for q in last_queue["entries"]}
         moves = [a.detail["mode"] for a in store.audit_log(sid) if a.action == "mode_change"]
         assert moves == ["human", "bot"]
+        assert ("olivia", "transcript.view") in {(a.actor, a.action) for a in store.audit_log(sid)}
 
 
 async def test_assist_mode_drafts_need_the_operator(live_server: LiveServer, console: ConsoleProbe) -> None:

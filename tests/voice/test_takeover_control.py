@@ -97,11 +97,11 @@ class _Voice:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    async def speak_line(self, line: MaskedText) -> int:
+    async def speak_line(self, line: MaskedText, *, operator: str | None = None) -> int:
         self.calls.append(("speak_line", line))
         return len(self.calls)
 
-    async def reply(self, reply: BrainReply, *, speaker: str = "bot") -> None:
+    async def reply(self, reply: BrainReply, *, speaker: str = "bot", operator: str | None = None) -> None:
         self.calls.append(("reply", (reply.text, speaker)))
 
     async def interrupt(self) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
+from server.voice.transport.tokens import ws_subprotocols
 from tests.voice.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -23,8 +24,8 @@ async def _token(base: str) -> dict[str, Any]:
         return grant
 
 
-def _ws_url(base: str, token: str) -> str:
-    return base.replace("http://", "ws://") + f"/api/v1/ws?token={token}"
+def _ws_url(base: str) -> str:
+    return base.replace("http://", "ws://") + "/api/v1/ws"
 
 
 async def _send_audio(ws: Any, samples: np.ndarray[Any, np.dtype[np.int16]]) -> None:
@@ -41,7 +42,9 @@ async def test_voice_question_over_websocket(live_server: LiveServer, speak: Any
     grant = await _token(live_server.base_url)
     events: list[dict[str, Any]] = []
     audio = video = 0
-    async with websockets.connect(_ws_url(live_server.base_url, grant["token"]), max_size=2**22) as ws:
+    async with websockets.connect(
+        _ws_url(live_server.base_url), subprotocols=ws_subprotocols(grant["token"]), max_size=2**22
+    ) as ws:
         # Piper speaks without its random noise (the same audio every run); in this wording
         # Whisper base hears it right every time ("How do I change my PIN?" came out "... my
         # P Ryan?" through the live path, every run).
@@ -81,5 +84,7 @@ async def test_voice_question_over_websocket(live_server: LiveServer, speak: Any
 
 async def test_websocket_rejects_a_bad_token(live_server: LiveServer) -> None:
     with pytest.raises(websockets.exceptions.InvalidStatus):
-        async with websockets.connect(_ws_url(live_server.base_url, "forged")) as ws:
+        async with websockets.connect(
+            _ws_url(live_server.base_url), subprotocols=ws_subprotocols("forged")
+        ) as ws:
             await ws.recv()

@@ -44,7 +44,8 @@ class GuardCheck:
 
 _TAG_RE = re.compile(r"\s*\[([a-z][a-z0-9_ ,]{1,200})\]")
 _PLACEHOLDER_RE = re.compile(
-    r"\[(?:card ending [0-9]{4}|phone|id number|email|account|encoded text removed)\]"
+    r"\[(?:card ending [0-9]{4}|phone|id number|email|account|security code|expiry date|pin|date of birth"
+    r"|encoded text removed)\]"
 )
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _META_RE = re.compile(

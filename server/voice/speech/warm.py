@@ -4,7 +4,11 @@ Approved answers are spoken verbatim, so their audio can be made before any
 customer asks. Run after a knowledge build (the cache key includes the text, so
 changed answers are simply new entries):
 
-    python -m server.voice.speech.warm [knowledge_dir]
+    python -m server.voice.speech.warm [knowledge_dir] [--prune]
+
+``--prune`` first deletes every cached clip that is not one of these texts (at the normal or
+the slow speed) for this voice: a cache filled before only approved text was cached may hold
+operator or generated lines.
 
 A running server warms each version published later itself (``PublishWarmer``).
 """
@@ -26,6 +30,7 @@ from server.config import load_settings
 from server.voice.conversation import REPEAT_PLEASE
 from server.voice.speech.engine import SpeechEngine
 from server.voice.speech.factory import load_speech
+from server.voice.tts import SLOW_LENGTH_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,17 @@ def warm(
         for text in todo:
             made += speech.prepare(text, scale)
     return made
+
+
+def prune(speech: SpeechEngine, cache_dir: Path, texts: Iterable[str]) -> int:
+    """Delete the clips in ``cache_dir`` that are not ``texts`` in this voice; return how many."""
+    keep = {speech.key(text, scale) for text in texts for scale in (None, SLOW_LENGTH_SCALE)}
+    removed = 0
+    for path in cache_dir.glob("*.npz"):
+        if path.stem not in keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 WATCH_INTERVAL_S = 2.0
@@ -118,14 +134,19 @@ class PublishWarmer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("knowledge_dir", nargs="?", type=Path, help="YAML knowledge (default: config)")
+    parser.add_argument("--prune", action="store_true", help="delete cached clips of any other text first")
     args = parser.parse_args(argv)
     settings = load_settings()
-    if settings.voice.speech_cache_dir is None:
+    cache_dir = settings.voice.speech_cache_dir
+    if cache_dir is None:
         parser.error("voice.speech_cache_dir is not set: there is no disk cache to warm")
     kb = load_knowledge_base(args.knowledge_dir or settings.knowledge.source_dir)
     texts = fixed_texts(kb)
     started = time.monotonic()
-    made = warm(load_speech(settings.voice, sample_rate=settings.avatar.sample_rate), texts)
+    speech = load_speech(settings.voice, sample_rate=settings.avatar.sample_rate)
+    if args.prune:
+        print(f"{prune(speech, cache_dir, texts)} cached clips of other texts deleted")
+    made = warm(speech, texts)
     print(f"{made} of {len(texts)} texts synthesised in {time.monotonic() - started:.1f} s")
     return 0
 

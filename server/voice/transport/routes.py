@@ -1,9 +1,10 @@
 """HTTP and websocket endpoints of the voice path.
 
 ``GET /api/v1/session`` gives a page a session id and a signed token; the WebRTC
-offer and the websocket both require that token. In a cluster it also picks the worker
-(dispatch, ``server.cluster``): the token names it, the page signals under its prefix
-``/w/<worker>``, and any other worker refuses the token (409, websocket close 4409).
+offer, its ICE patches and the websocket (as a subprotocol, ``tokens.ws_subprotocols``) all
+require that token, and a peer connection serves only the session whose token created it. In a
+cluster it also picks the worker (dispatch, ``server.cluster``): the token names it, the page
+signals under its prefix ``/w/<worker>``, and any other worker refuses the token (409, websocket close 4409).
 
 ``POST /api/v1/session/resume`` gives a page that lost its connection a new grant for the
 same session, with the token it had (its signature and age are checked, not its worker, which
@@ -15,9 +16,9 @@ an operator closed is refused (410, websocket close 4410).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
+from fastapi import APIRouter, HTTPException, Request, WebSocket
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.request_handler import (
@@ -33,6 +34,8 @@ from starlette.requests import HTTPConnection
 from server.app_state import app_services
 from server.cluster.identity import SINGLE_PROCESS, Placement
 from server.config import Settings
+from server.limits.buckets import SessionBuckets
+from server.limits.guard import client_address
 from server.store.retry import StoreUnavailable
 from server.turns import new_session_id
 from server.voice.manager import CapacityError
@@ -40,11 +43,13 @@ from server.voice.resume import NEW_SESSION, SessionEnded, SessionHistory
 from server.voice.transport.ice import IceServerEntry
 from server.voice.transport.rtc_input import release_audio_promptly
 from server.voice.transport.runtime import VoiceRuntime
-from server.voice.transport.tokens import TokenError, WrongWorker
-from server.voice.transport.websocket import TellerSerializer, TellerWebsocketTransport
-
-if TYPE_CHECKING:
-    pass
+from server.voice.transport.tokens import WS_PROTOCOL, TokenError, WrongWorker, token_from_subprotocols
+from server.voice.transport.websocket import (
+    WS_FLOOD_CODE,
+    TellerSerializer,
+    TellerWebsocketTransport,
+    WsLimits,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
@@ -125,6 +130,7 @@ class PatchRequest(BaseModel):
 
 @router.get("/session", response_model=SessionGrant)
 async def new_session(request: Request) -> SessionGrant:
+    await _voice(request).limits.check("session_per_ip", client_address(request))
     session_id = new_session_id()
     return _grant(_voice(request), session_id, await _place(request, session_id))
 
@@ -132,6 +138,7 @@ async def new_session(request: Request) -> SessionGrant:
 @router.post("/session/resume", response_model=SessionGrant)
 async def resume_session(body: ResumeRequest, request: Request) -> SessionGrant:
     voice = _voice(request)
+    await voice.limits.check("session_per_ip", client_address(request))
     max_age = voice.settings.voice.resume_max_age_s
     if max_age <= 0:
         raise HTTPException(status_code=404, detail="sessions are not resumed here; start a new one")
@@ -185,10 +192,14 @@ def _verify(request: Request, token: str) -> str:
 @router.post("/webrtc/offer")
 async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
     voice = _voice(request)
+    client_ip = client_address(request)
+    await voice.limits.check("signalling_per_ip", client_ip)
     session_id = _verify(request, body.token)
-    client_ip = request.client.host if request.client else "unknown"
+    # A renegotiation must come from the session that owns the connection; a pc_id this worker
+    # does not hold (gone, or made up) is a new connection, and counts against capacity.
+    pc_id = body.pc_id if body.pc_id is not None and _owned_peer(voice, body.pc_id, session_id) else None
     history = NEW_SESSION
-    if body.pc_id is None:
+    if pc_id is None:
         try:
             voice.manager.check_capacity(session_id, client_ip)
         except CapacityError as exc:
@@ -199,31 +210,57 @@ async def webrtc_offer(body: OfferRequest, request: Request) -> dict[str, str]:
             raise HTTPException(status_code=410, detail=str(exc)) from exc
         except StoreUnavailable as exc:
             raise HTTPException(status_code=503, detail=RECORDS_AWAY, headers=RETRY_SOON) from exc
+    refused: list[HTTPException] = []
 
     async def on_connection(connection: SmallWebRTCConnection) -> None:
-        release_audio_promptly(connection.pc)
-        transport = SmallWebRTCTransport(
-            webrtc_connection=connection,
-            params=TransportParams(
-                **_media_params(voice.settings, out_chunk_ms=voice.settings.voice.webrtc_audio_chunk_ms)
-            ),
-        )
-        await voice.manager.start(transport, session_id, "webrtc", client_ip, history=history)
+        # pipecat logs and swallows what this raises, and keeps the connection: note the refusal
+        try:
+            release_audio_promptly(connection.pc)
+            transport = SmallWebRTCTransport(
+                webrtc_connection=connection,
+                params=TransportParams(
+                    **_media_params(voice.settings, out_chunk_ms=voice.settings.voice.webrtc_audio_chunk_ms)
+                ),
+            )
+            await voice.manager.start(transport, session_id, "webrtc", client_ip, history=history)
+        except CapacityError as exc:  # filled up (or connected again) while the history was read
+            refused.append(HTTPException(status_code=503, detail=str(exc)))
+        except StoreUnavailable:
+            refused.append(HTTPException(status_code=503, detail=RECORDS_AWAY, headers=RETRY_SOON))
+        except Exception:
+            log.exception("voice session could not start", extra={"session_id": session_id})
+            refused.append(HTTPException(status_code=500, detail="the session could not start"))
 
     answer = await voice.webrtc.handle_offer(
-        SmallWebRTCRequest(sdp=body.sdp, type=body.type, pc_id=body.pc_id, restart_pc=body.restart_pc),
+        SmallWebRTCRequest(sdp=body.sdp, type=body.type, pc_id=pc_id, restart_pc=body.restart_pc),
         on_connection,
         voice.ice.for_peer(session_id),
+        session_id,
     )
     if answer is None:
         raise HTTPException(status_code=500, detail="no SDP answer")
+    if refused:  # close the peer connection nobody will serve
+        await voice.webrtc.discard(answer["pc_id"])
+        raise refused[0]
     return answer
+
+
+def _owned_peer(voice: VoiceRuntime, pc_id: str, session_id: str) -> bool:
+    """True when ``pc_id`` is a live connection of ``session_id``; False when there is none.
+    Raises 403 for another session's connection."""
+    owner = voice.webrtc.owner(pc_id)
+    if owner is not None and owner != session_id:
+        raise HTTPException(status_code=403, detail="this connection belongs to another session")
+    return owner is not None
 
 
 @router.patch("/webrtc/offer")
 async def webrtc_candidates(body: PatchRequest, request: Request) -> dict[str, str]:
     voice = _voice(request)
-    _verify(request, body.token)
+    await voice.limits.check("signalling_per_ip", client_address(request))
+    session_id = _verify(request, body.token)
+    if not _owned_peer(voice, body.pc_id, session_id):
+        raise HTTPException(status_code=404, detail="no such connection")
     await voice.webrtc.handle_patch_request(
         SmallWebRTCPatchRequest(
             pc_id=body.pc_id,
@@ -234,8 +271,10 @@ async def webrtc_candidates(body: PatchRequest, request: Request) -> dict[str, s
 
 
 @router.websocket("/ws")
-async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Query()] = None) -> None:
+async def websocket_session(websocket: WebSocket) -> None:
     voice = app_services(websocket).voice
+    # The token comes as a subprotocol (tokens.ws_subprotocols), never in the URL
+    token = token_from_subprotocols(list(websocket.scope.get("subprotocols", [])))
     try:
         session_id = voice.tokens.verify(token, _this_worker(websocket))
     except WrongWorker as exc:
@@ -244,19 +283,21 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
     except TokenError as exc:
         await websocket.close(code=4401, reason=str(exc)[:120])
         return
-    client_ip = websocket.client.host if websocket.client else "unknown"
+    client_ip = client_address(websocket)
     try:
         voice.manager.check_capacity(session_id, client_ip)
     except CapacityError as exc:
         await websocket.close(code=4503, reason=str(exc)[:120])
         return
     await voice.manager.services()
-    await websocket.accept()  # then a refusal below reaches the page with its close code
+    await websocket.accept(subprotocol=WS_PROTOCOL)  # then a refusal below reaches the page with its code
     history = await _history_or_close(voice, websocket, session_id)
     if history is None:
         return
     params = FastAPIWebsocketParams(
-        **_media_params(voice.settings), serializer=TellerSerializer(), allowed_origins=[]
+        **_media_params(voice.settings),
+        serializer=TellerSerializer(limits=_ws_limits(voice, websocket)),
+        allowed_origins=[],
     )
     transport = TellerWebsocketTransport(websocket, params)
     try:
@@ -268,6 +309,14 @@ async def websocket_session(websocket: WebSocket, token: Annotated[str | None, Q
         await websocket.close(code=1013, reason=RECORDS_AWAY)
         return
     await voice.manager.wait_closed(session_id)
+
+
+def _ws_limits(voice: VoiceRuntime, websocket: WebSocket) -> WsLimits:
+    async def flooded() -> None:
+        await websocket.close(code=WS_FLOOD_CODE, reason="too many messages; reconnect and slow down")
+
+    limits = voice.limits.settings
+    return WsLimits(SessionBuckets(limits.ws_messages), SessionBuckets(limits.ws_audio_s), flooded)
 
 
 async def _history_or_close(

@@ -85,3 +85,23 @@ class SessionTokens:
             raise TokenError("the session token is not valid")
         named = data.get("wid")
         return TokenClaims(str(data["sid"]), named if isinstance(named, str) else None)
+
+
+# The websocket carries its token in ``Sec-WebSocket-Protocol`` (never in the URL, which access
+# logs keep): the page offers ``teller.v1`` and ``teller.token.<token>``; the server accepts
+# ``teller.v1``. A signed token is URL-safe base64 and dots, legal in a subprotocol name.
+WS_PROTOCOL = "teller.v1"
+WS_TOKEN_PREFIX = "teller.token."
+
+
+def ws_subprotocols(token: str) -> list[str]:
+    """The subprotocols a websocket client offers to open a session with ``token``."""
+    return [WS_PROTOCOL, WS_TOKEN_PREFIX + token]
+
+
+def token_from_subprotocols(offered: list[str]) -> str | None:
+    """The token a client offered as a subprotocol, if it offered ``teller.v1`` and one token."""
+    if WS_PROTOCOL not in offered:
+        return None
+    tokens = [p[len(WS_TOKEN_PREFIX) :] for p in offered if p.startswith(WS_TOKEN_PREFIX)]
+    return tokens[0] if len(tokens) == 1 else None
