@@ -212,7 +212,9 @@ def test_analytics_through_the_ui(live_admin: LiveAdmin) -> None:
     assert (answered["decision"], handed["decision"]) == ("answer", "handoff")
     for session, rating in [(answered, "up"), (refused, "down")]:
         response = httpx.post(
-            f"{live_admin.base}/api/v1/feedback", json={"session_id": session["session_id"], "rating": rating}
+            f"{live_admin.base}/api/v1/feedback",
+            json={"session_id": session["session_id"], "rating": rating},
+            headers={"Authorization": f"Bearer {session['token']}"},
         )
         assert response.status_code == 201
     per_day, rates, reasons, top, thumbs = live_admin.client("sue").predict(api_name="/analytics")

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from server.config import TurnSettings, load_settings
+from server.limits.guard import CustomerLimits
 from server.voice.transport import routes
 from server.voice.transport.ice import IceServers, turn_rest_credential
 from server.voice.transport.tokens import SessionTokens
@@ -104,6 +105,7 @@ def _grant(turn_settings: TurnSettings) -> dict[str, Any]:
         settings=settings,
         tokens=SessionTokens("token-secret", 60),
         ice=IceServers(turn_settings, []),
+        limits=CustomerLimits.from_settings(settings),
     )
     app.state.services = SimpleNamespace(voice=voice, cluster=None)  # one process, no dispatch
     with TestClient(app) as client:
