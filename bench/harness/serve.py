@@ -24,6 +24,7 @@ from server.devcluster.process import free_port
 from server.limits.ws_size import WS_MAX_SIZE
 from server.runtime import Runtime, open_runtime
 
+GRACEFUL_SHUTDOWN_S = 2.0
 START_TIMEOUT_S = 120  # a busy machine can take long to import and start the app's lifespan
 
 
@@ -61,6 +62,8 @@ def serve_app(
             lifespan="on",
             ws="websockets-sansio",  # as `teller serve`
             ws_max_size=WS_MAX_SIZE,
+            # Open keep-alive and event-stream connections (gradio's) are not waited on for long.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
     )
     thread = threading.Thread(target=server.run, name=name, daemon=True)

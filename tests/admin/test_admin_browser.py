@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, REPO, AdminEnv
 
 from bench.harness.chromium import BASE_ARGS, CHROMIUM
 from bench.harness.serve import serve_app
 from server.app import create_app
+from tests.admin.conftest import PASSWORD, REPO, AdminEnv
 
 SCREENSHOT = REPO / "var" / "screenshots" / "admin_after_login.png"
 ARGS = [arg for arg in BASE_ARGS if "media-stream" not in arg]

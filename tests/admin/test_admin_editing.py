@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import AdminEnv
 
 from knowledge.io import Format
 from knowledge.schema import ProblemStatus
@@ -12,6 +11,7 @@ from server.admin.drafts import DraftState, IllegalTransition
 from server.admin.editing import ProblemForm, lexicon_table, move_problem, set_status, with_lexicon_table
 from server.admin.service import Forbidden
 from server.admin.ui import tree_rows
+from tests.admin.conftest import AdminEnv
 
 ANSWER = "Call us on the number on the back of your card and we will help you straight away."
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import AdminEnv
 from fastapi.testclient import TestClient
 
 from knowledge.versions import split_holdout
@@ -14,6 +13,7 @@ from server.admin.editing import ProblemForm
 from server.admin.publish import PublishBlocked
 from server.app import create_app
 from server.config import RateRule
+from tests.admin.conftest import AdminEnv
 
 QUESTION = "I lost my credit card, what do I do?"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SECRET, AdminEnv
 from fastapi.testclient import TestClient
 
 from knowledge.embedding_cache import CachingEmbedder
@@ -16,6 +15,7 @@ from server.admin.editing import ProblemForm
 from server.admin.follow import FOLLOW_INTERVAL_S, VersionFollower
 from server.app import create_app
 from server.runtime import open_runtime
+from tests.admin.conftest import SECRET, AdminEnv
 from tests.servers import teller_process
 
 QUESTION = "I lost my credit card, what do I do?"

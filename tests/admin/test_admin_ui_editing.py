@@ -15,10 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveAdmin, login
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from openpyxl import load_workbook  # type: ignore[import-untyped]
+
+from tests.admin.conftest import LiveAdmin, login
 
 # Gradio's queue logs a handled gr.Error through pandas, which warns about its own option.
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")

@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveAdmin
 from gradio_client.exceptions import AppError
+
+from tests.admin.conftest import LiveAdmin
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 

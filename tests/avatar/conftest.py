@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from avatar_fakes import FakeTime
 
 from avatar.clock import FrameClock
 from avatar.timeline import VisemeTimeline
+from tests.avatar.avatar_fakes import FakeTime
 
 SENTENCE = "Hello, welcome to the bank. Your new card should arrive by post within five working days."
 

@@ -5,8 +5,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from avatar_fakes import FakeTime
-from conftest import Speech
 
 from avatar import AvatarSettings, AvatarState, Expression, OfflineClock, create_renderer
 from avatar.character.renderer import CharacterRenderer, character_assets, head_patch
@@ -15,6 +13,8 @@ from avatar.errors import AudioFormatError, AvatarError
 from avatar.factory import warm_renderer
 from avatar.metrics import frame_energy, mouth_opening
 from avatar.visemes import SHAPES
+from tests.avatar.avatar_fakes import FakeTime
+from tests.avatar.conftest import Speech
 
 pytestmark = pytest.mark.asyncio
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from avatar_fakes import FakeTime
 
 from avatar.audio_buffer import AudioFrameBuffer, as_pcm16
 from avatar.clock import FrameClock
@@ -10,6 +9,7 @@ from avatar.errors import AudioFormatError, IllegalTransitionError
 from avatar.metrics import peak_offsets_ms, speech_envelope
 from avatar.settings import AvatarSettings
 from avatar.states import AvatarState, StateMachine
+from tests.avatar.avatar_fakes import FakeTime
 
 
 @pytest.mark.parametrize(
