@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient
 
+from bench.harness.serve import unlimited_http
 from knowledge.demo.banking77 import read_banking77, split
 from knowledge.loader import load_knowledge_base
 from knowledge.schema import KnowledgeBase, Problem, Scenario
@@ -101,6 +102,7 @@ def main() -> int:
         settings = load_settings(
             knowledge={**base.knowledge.model_dump(), "index_dir": Path(tmp) / "index"},
             store={"url": f"sqlite:///{tmp}/latency.db"},
+            limits=unlimited_http(),
         )
         index = open_index(settings)
         index.embedder.embed(["load the model before timing the build"])

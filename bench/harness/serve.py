@@ -93,17 +93,20 @@ class Served:
     settings: Settings
 
 
+def unlimited_http() -> dict[str, Any]:
+    """The ``limits`` settings with no per-address or per-conversation HTTP limit: every bench
+    client is 127.0.0.1, and the abuse limits would measure themselves."""
+    unlimited = {"rate": 1e6, "burst": 1_000_000}
+    names = ("ask_per_ip", "ask_per_session", "session_per_ip", "signalling_per_ip")
+    return {**load_settings().limits.model_dump(), **dict.fromkeys(names, unlimited)}
+
+
 @contextmanager
 def serve(**voice: Any) -> Iterator[Served]:
     with tempfile.TemporaryDirectory(prefix="teller-bench-") as tmp:
-        unlimited = {"rate": 1e6, "burst": 1_000_000}  # every bench client is 127.0.0.1
-        limits = {
-            name: unlimited
-            for name in ("ask_per_ip", "ask_per_session", "session_per_ip", "signalling_per_ip")
-        }
         settings = load_settings(
             store={"url": f"sqlite:///{tmp}/bench.db"},
-            limits={**load_settings().limits.model_dump(), **limits},
+            limits=unlimited_http(),
             voice={
                 **load_settings().voice.model_dump(),
                 "max_sessions": 8,
