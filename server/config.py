@@ -146,7 +146,7 @@ class AuthSettings(BaseModel):
 
     session_max_age_s: int = Field(default=8 * 3600, gt=0)  # absolute: a login ends this long after it
     session_idle_s: int = Field(default=1800, gt=0)  # a session unused this long ends
-    session_recheck_s: float = Field(default=2.0, gt=0)  # open consoles re-check their session this often
+    session_recheck_s: float = Field(default=1.0, gt=0)  # open consoles re-check their session this often
     # roles that must log in with a TOTP code as well (production: admin, supervisor)
     totp_required_roles: list[Literal["operator", "supervisor", "editor", "admin"]] = Field(
         default_factory=list
