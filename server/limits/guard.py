@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 from fastapi import HTTPException, status
 from redis.exceptions import RedisError
@@ -31,14 +31,7 @@ RuleName = Literal[
     "session_per_ip",
     "signalling_per_ip",
 ]
-RULES: tuple[RuleName, ...] = (
-    "ask_per_ip",
-    "ask_per_session",
-    "feedback_per_ip",
-    "feedback_per_session",
-    "session_per_ip",
-    "signalling_per_ip",
-)
+RULES: tuple[RuleName, ...] = get_args(RuleName)
 
 
 class RateLimited(HTTPException):
