@@ -52,6 +52,20 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return port
 
 
+def free_udp_and_tcp_port() -> int:
+    """A port free for both: coturn listens on its port with UDP *and* TCP (a UDP-only check
+    once gave a port whose TCP side was taken, and coturn retried binding it for ever)."""
+    for _ in range(100):
+        port = free_port(socket.SOCK_DGRAM)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -350,7 +364,7 @@ def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
     if shutil.which("turnserver") is None:
         pytest.skip("coturn (Debian) is not installed: make system-packages")
     workdir = tmp_path_factory.mktemp("coturn")
-    port = free_port(socket.SOCK_DGRAM)
+    port = free_udp_and_tcp_port()
     low = random.randrange(40000, 48000, 20)
     secret = secrets.token_hex(16)
     log = workdir / "turnserver.log"
