@@ -231,7 +231,6 @@ class ConceptProfile:
 
     mentioned: frozenset[str]
     core_actions: frozenset[str]
-    products: frozenset[str]  # the problem's product, as the lexicon's product words name it
 
 
 @dataclass(frozen=True)
@@ -268,21 +267,13 @@ class ConceptCheck:
         context = " ".join([problem.answer, ref.scenario_name, ref.product_name])
         mentioned |= _all_concepts(self._matcher.mentions(context))
         core = {word for word, n in actions.items() if n >= CORE_SHARE * len(questions)}
-        products = {
-            m.word.word
-            for m in self._matcher.mentions(ref.product_name)
-            if m.kind is WordKind.ENTITY and m.word.entity_type == "product"
-        }
-        return ConceptProfile(frozenset(mentioned), frozenset(core), frozenset(products))
+        return ConceptProfile(frozenset(mentioned), frozenset(core))
 
     def profile(self, problem_id: str) -> ConceptProfile | None:
         found = self._profiles.get(problem_id)
         if found is None and problem_id in self._refs:
             found = self._profiles[problem_id] = self._profile(self._refs[problem_id])
         return found
-
-    def mentions(self, text: str) -> list[Mention]:
-        return self._matcher.mentions(text)
 
     def conflict(self, mentions: Sequence[Mention], problem_id: str, dense: float = 0.0) -> Conflict | None:
         """Why ``problem_id`` does not address a question with these ``mentions`` (None: it may).

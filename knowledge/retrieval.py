@@ -121,10 +121,16 @@ class Retriever:
         return found
 
     def retrieve(
-        self, text: str, *, only_products: Collection[str] | None = None, limit: int = 5
+        self,
+        text: str,
+        *,
+        only_products: Collection[str] | None = None,
+        limit: int = 5,
+        mentions: Sequence[Mention] | None = None,
     ) -> Retrieval:
+        """``mentions``: the lexicon words of ``text``, when the caller has found them already."""
         w = self.weights
-        mentions = self.lexicon.mentions(text)
+        mentions = self.lexicon.mentions(text) if mentions is None else mentions
         named = frozenset(named_products(mentions))
         vector = self._index.embedder.embed_one(text)
         hits = self._index.query(self.version, vector, self._top_k)

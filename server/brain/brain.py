@@ -172,7 +172,7 @@ class Brain:
             followed = self._follow_up(context, masked, mentions, signals, retriever)
             if followed is not None:
                 return followed
-        retrieval = retriever.retrieve(masked)
+        retrieval = retriever.retrieve(masked, mentions=mentions)
         conversing = follow_up and memory.on_banking
         assessment = assess(masked, mentions, retrieval, retriever, self._config, in_conversation=conversing)
         return decide(signals, assessment, memory.low_confidence_streak, self._config), assessment.retrieval
@@ -202,7 +202,12 @@ class Brain:
         if verdict.decision is Decision.ANSWER:
             return verdict, assessment.retrieval
         alone = assess(
-            masked, mentions, retriever.retrieve(masked), retriever, self._config, in_conversation=True
+            masked,
+            mentions,
+            retriever.retrieve(masked, mentions=mentions),
+            retriever,
+            self._config,
+            in_conversation=True,
         )
         verdict = decide(signals, alone, 0, self._config)
         if verdict.decision is Decision.ANSWER or verdict.missing is not None:
